@@ -1,0 +1,122 @@
+"""One benchmark stream: a random-weight network segments a synthetic video; time and RSS per frame."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+import numpy as np
+import psutil
+import torch
+
+from stcnbuf.inference.online import OnlineSegmenter
+from stcnbuf.memory.bank import MemoryBank
+from stcnbuf.model.stcn import STCN
+
+
+@dataclass
+class StreamConfig:
+    """What one stream measures."""
+
+    policy: str = "unbounded"
+    capacity: Optional[int] = None
+    temp_size: int = 0
+    frames: int = 50
+    height: int = 480
+    width: int = 854
+    objects: int = 3
+    mem_every: int = 5
+    top_k: int = 20
+    precision: str = "fp32"
+    compile: str = "none"
+    model: str = "stcn"
+    device: str = "cpu"
+    threads: Optional[int] = None
+    seed: int = 0
+
+
+@dataclass
+class StreamResult:
+    config: StreamConfig
+    seconds: List[float] = field(default_factory=list)
+    rss_mb: List[float] = field(default_factory=list)
+    peak_rss_mb: List[float] = field(default_factory=list)
+    memory_bytes: List[int] = field(default_factory=list)
+
+
+MODELS = {
+    "stcn": dict(key_backbone="resnet50", key_dim=64, value_dim=512, decoder_dims=(512, 256, 256)),
+    "stcn_small": dict(key_backbone="resnet18", key_dim=64, value_dim=128, decoder_dims=(128, 64, 64)),
+}
+
+
+def synthetic_stream(cfg: StreamConfig):
+    """Deterministic frames (a textured background sliding under textured objects) and the first label map."""
+    rng = np.random.default_rng(cfg.seed)
+    h, w = cfg.height, cfg.width
+    background = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    size = max(8, min(h, w) // 5)
+    label = np.zeros((h, w), np.uint8)
+    places = [(int(rng.integers(0, h - size)), int(rng.integers(0, w - size))) for _ in range(cfg.objects)]
+    for k, (y, x) in enumerate(places):
+        label[y:y + size, x:x + size] = k + 1
+
+    def frame(t: int) -> np.ndarray:
+        f = np.roll(background, 3 * t, axis=1)
+        for k, (y, x) in enumerate(places):
+            yy, xx = (y + t) % (h - size), (x + 2 * t * (k + 1)) % (w - size)
+            f[yy:yy + size, xx:xx + size] = 60 * (k + 1)
+        return f
+
+    return frame, label
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_stream(cfg: StreamConfig, progress: bool = True) -> StreamResult:
+    """Segment ``cfg.frames`` frames and record the time, RSS and memory-bank size after each one."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    net = STCN(**MODELS[cfg.model])
+    memory = MemoryBank(cfg.policy, cfg.capacity, temp_size=cfg.temp_size, device=cfg.device)
+    seg = OnlineSegmenter(net, memory, mem_every=cfg.mem_every, top_k=cfg.top_k, device=cfg.device,
+                          precision=cfg.precision, compile=cfg.compile)
+    frame, label = synthetic_stream(cfg)
+    result = StreamResult(cfg)
+    process = psutil.Process()
+    sync = torch.cuda.synchronize if cfg.device.startswith("cuda") else (lambda: None)
+    for t in range(cfg.frames):
+        image = frame(t)
+        sync()
+        start = time.perf_counter()
+        if t == 0:
+            seg.start(image, label)
+        else:
+            seg.step(image)
+        sync()
+        result.seconds.append(time.perf_counter() - start)
+        result.rss_mb.append(process.memory_info().rss / 2 ** 20)
+        result.peak_rss_mb.append(_peak_rss_mb())
+        result.memory_bytes.append(int(memory.stats()["bytes"]))
+        if progress and (t + 1) % 10 == 0:
+            print(f"  [{cfg.policy}] frame {t + 1}/{cfg.frames}: {result.seconds[-1]:.3f} s, "
+                  f"RSS {result.rss_mb[-1]:.0f} MiB", file=sys.stderr, flush=True)
+    return result
+
+
+def main() -> None:
+    """Worker entry: a StreamConfig as JSON on argv[1], the StreamResult as JSON on stdout."""
+    cfg = StreamConfig(**json.loads(sys.argv[1]))
+    print(json.dumps(asdict(run_stream(cfg))))
+
+
+if __name__ == "__main__":
+    main()

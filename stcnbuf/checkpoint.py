@@ -1,0 +1,224 @@
+"""Load, convert and export weights: released STCN files, stage-0 files, Lightning checkpoints, ImageNet.
+
+Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")``: a checkpoint never runs
+code, and files saved from GPU tensors load on any machine.
+
+Command line::
+
+    python -m stcnbuf.checkpoint inspect FILE          # what a file holds and which model it fits
+    python -m stcnbuf.checkpoint export IN OUT.pth     # write the original STCN format
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Mapping, Optional
+
+import torch
+from torch import Tensor
+
+from stcnbuf.model.stcn import STCN
+
+log = logging.getLogger(__name__)
+
+#: Prefixes of the network's parameters in a Lightning checkpoint of ours.
+LIGHTNING_PREFIX = "net."
+_STAGE0_KEY = "value_encoder.conv1.weight"
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be used, with the reason and the fix."""
+
+
+def read_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Mapping:
+    """``torch.load`` a file safely (weights only, CPU), with clear errors for missing or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"cannot read {what} {path}: {error.__class__.__name__}: {error}. "
+                              "Expected a PyTorch state dict saved with torch.save") from error
+
+
+def extract_state_dict(obj: Mapping, path: str | os.PathLike = "<memory>") -> Dict[str, Tensor]:
+    """The network state dict inside a loaded file.
+
+    Accepts a plain state dict (released ``stcn.pth``), the original training checkpoints (``network``
+    entry, ``module.`` prefixes) and our Lightning checkpoints (``state_dict`` entry, ``net.`` prefixes).
+    """
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        inner = obj["state_dict"]
+        state = {k[len(LIGHTNING_PREFIX):]: v for k, v in inner.items() if k.startswith(LIGHTNING_PREFIX)}
+        if not state:
+            raise CheckpointError(f"{path} is a Lightning checkpoint without '{LIGHTNING_PREFIX}*' weights")
+    elif "network" in obj and isinstance(obj["network"], Mapping):
+        state = dict(obj["network"])
+    else:
+        state = dict(obj)
+    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
+    if bad or not state:
+        raise CheckpointError(f"{path} is not a state dict of tensors (offending entries: {bad[:5]})")
+    return state
+
+
+def convert_stage0(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Stage-0 (single-object) weights have a 4-channel value-encoder input: add the zero 5th channel."""
+    weight = state.get(_STAGE0_KEY)
+    if weight is not None and weight.ndim == 4 and weight.shape[1] == 4:
+        state = dict(state)
+        state[_STAGE0_KEY] = torch.cat([weight, torch.zeros_like(weight[:, :1])], 1)
+    return state
+
+
+def check_compatible(net: torch.nn.Module, state: Mapping[str, Tensor], path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` listing missing keys, unexpected keys and shape mismatches."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f"{path} does not fit this network ({type(net).__name__}):"]
+    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+        if items:
+            shown = ", ".join(items[:6]) + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
+            lines.append(f"  {title}: {shown}")
+    try:
+        arch = guess_architecture(state)
+    except KeyError:
+        arch = None
+    if arch is not None:
+        lines.append("  the file holds an STCN with " + ", ".join(f"{k}={v}" for k, v in arch.items()) +
+                     " (model=stcn is the released layout; set model.net.* to match other files)")
+    raise CheckpointError("\n".join(lines))
+
+
+def load_network_weights(net: STCN, path: str | os.PathLike) -> STCN:
+    """Load a released STCN file, a stage-0 file, an original training checkpoint or one of ours (strict)."""
+    state = convert_stage0(extract_state_dict(read_weights_file(path), path))
+    check_compatible(net, state, path)
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+def load_imagenet_backbones(net: STCN, key_weights: Optional[str], value_weights: Optional[str]) -> STCN:
+    """Initialise the encoders from local torchvision ImageNet files (nothing is downloaded).
+
+    ``key_weights``: e.g. ``resnet50-19c8e357.pth`` (or ``resnet18-f37072fd.pth`` for ``stcn_small``);
+    ``value_weights``: ``resnet18-f37072fd.pth``. Without a file the encoder keeps its random initialisation
+    and a one-line warning says so.
+    """
+    key_state = extract_state_dict(read_weights_file(key_weights, "ImageNet key backbone")) if key_weights else None
+    value_state = (extract_state_dict(read_weights_file(value_weights, "ImageNet value backbone"))
+                   if value_weights else None)
+    for name, given in (("key", key_weights), ("value", value_weights)):
+        if not given:
+            log.warning("no ImageNet weights for the %s encoder (model.imagenet.%s): it starts random", name, name)
+    mapped = net.imagenet_state_dict(key_state, value_state)
+    own = net.state_dict()
+    for state, file, prefix in ((key_state, key_weights, "key_encoder."), (value_state, value_weights, "value_encoder.")):
+        if state is None:
+            continue
+        wanted = [k for k in own if k.startswith(prefix) and not k.startswith(prefix + "fuser.")]
+        absent = [k for k in wanted if k not in mapped or mapped[k].shape != own[k].shape]
+        if absent:
+            raise CheckpointError(f"{file} holds no torchvision ResNet weights that fit the {prefix[:-1]} "
+                                  f"({len(absent)} of {len(wanted)} tensors missing or of another shape, "
+                                  f"e.g. {absent[0]})")
+    net.load_state_dict(mapped, strict=False)
+    return net
+
+
+def export_original(state_or_net: Mapping[str, Tensor] | torch.nn.Module, out: str | os.PathLike) -> Path:
+    """Write a plain CPU state dict in the released STCN layout (atomically)."""
+    state = state_or_net.state_dict() if isinstance(state_or_net, torch.nn.Module) else state_or_net
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    return atomic_save(state, out)
+
+
+def atomic_save(obj, out: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``out``, then rename it into place."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (identifies the checkpoint behind a result)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def guess_architecture(state: Mapping[str, Tensor]) -> Dict[str, object]:
+    """STCN constructor arguments that fit a state dict (key backbone, key/value widths, decoder widths)."""
+    key_backbone = "resnet50" if "key_encoder.res2.0.conv3.weight" in state else "resnet18"
+    return {
+        "key_backbone": key_backbone,
+        "key_dim": int(state["key_proj.key_proj.weight"].shape[0]),
+        "value_dim": int(state["key_comp.weight"].shape[0]),
+        "decoder_dims": [int(state["decoder.compress.conv1.weight"].shape[0]),
+                         int(state["decoder.up_16_8.out_conv.conv1.weight"].shape[0]),
+                         int(state["decoder.up_8_4.out_conv.conv1.weight"].shape[0])],
+    }
+
+
+def _inspect(path: str) -> None:
+    state = convert_stage0(extract_state_dict(read_weights_file(path), path))
+    arch = guess_architecture(state)
+    net = STCN(**arch)
+    check_compatible(net, state, path)
+    print(f"{path}: {len(state)} tensors, {sum(v.numel() for v in state.values()):,} values")
+    print(f"architecture: {arch}")
+    print(f"sha256: {file_sha256(path)}")
+
+
+def _export(source: str, out: str) -> None:
+    state = convert_stage0(extract_state_dict(read_weights_file(source), source))
+    net = STCN(**guess_architecture(state))
+    check_compatible(net, state, source)
+    export_original(state, out)
+    print(f"wrote {out} ({len(state)} tensors, original STCN layout)")
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stcnbuf.checkpoint", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_inspect = sub.add_parser("inspect", help="describe a weights file")
+    p_inspect.add_argument("file")
+    p_export = sub.add_parser("export", help="write a checkpoint in the original STCN format")
+    p_export.add_argument("source")
+    p_export.add_argument("out")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "inspect":
+            _inspect(args.file)
+        else:
+            _export(args.source, args.out)
+    except CheckpointError as error:
+        parser.exit(2, f"error: {error}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Streaming segmentation: one frame in, its segmentation out, memory updated on STCN's schedule."""
+
+from __future__ import annotations
+
+import enum
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from stcnbuf.inference.core import SegmentationCore, autocast_context, compile_core
+from stcnbuf.inference.frames import Padding, as_uint8_frame, normalize_frame, pad, padding_for, unpad
+from stcnbuf.inference.objects import masks_to_tensor
+from stcnbuf.inference.prediction import Prediction
+from stcnbuf.memory.bank import MemoryBank
+from stcnbuf.model.aggregate import aggregate
+from stcnbuf.model.stcn import STCN
+
+
+class WriteMode(enum.Enum):
+    """What a processed frame leaves in memory."""
+
+    NONE = "none"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+class OnlineSegmenter:
+    """Segments a video frame by frame with a :class:`~stcnbuf.memory.MemoryBank`.
+
+    The annotated frame is always stored; afterwards a frame enters permanent memory every ``mem_every``
+    frames counted from the latest annotated frame, and (when the memory has a temporary ring) every
+    other frame enters the ring. With ``policy=unbounded``, ``mem_every=5``, ``top_k=20`` and
+    ``temp_size=0`` this is the published STCN evaluation schedule.
+
+    Args:
+        net: the STCN network (moved to ``device`` and set to eval mode).
+        memory: the memory bank (on the same device).
+        mem_every: permanent-memory period in frames.
+        top_k: memory entries read per query position.
+        device: ``cpu`` or ``cuda``.
+        precision: ``fp32`` (default), ``bf16`` (CPU and CUDA autocast) or ``fp16`` (CUDA autocast).
+        compile: ``none``, ``script`` (TorchScript) or ``compile`` (``torch.compile``).
+        chunk_elements: bound on the affinity entries held at once during a read.
+    """
+
+    def __init__(self, net: STCN, memory: MemoryBank, mem_every: int = 5, top_k: int = 20,
+                 device: str | torch.device = "cpu", precision: str = "fp32", compile: str = "none",
+                 chunk_elements: int = 1 << 25) -> None:
+        if mem_every < 1:
+            raise ValueError(f"mem_every must be >= 1, got {mem_every}")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")
+        if memory.device.type != self.device.type:
+            raise ValueError(f"memory is on {memory.device} but the segmenter runs on {self.device}")
+        autocast_context(self.device, precision)  # validates the precision for this device
+        self.net = net.to(self.device).eval()
+        self.memory = memory
+        self.mem_every = int(mem_every)
+        self.top_k = int(top_k)
+        self.precision = precision
+        self.core = compile_core(SegmentationCore(self.net, self.top_k, chunk_elements), compile)
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget the video: memory, objects, frame size and schedule."""
+        self.memory.reset()
+        self.object_ids: List[int] = []
+        self.frame_size: Optional[tuple] = None
+        self._padding: Padding = (0, 0, 0, 0)
+        self.last_index: Optional[int] = None
+        self.last_annotated: Optional[int] = None
+
+    @property
+    def started(self) -> bool:
+        return self.last_index is not None
+
+    # ------------------------------------------------------------------ public API
+    @torch.no_grad()
+    def start(self, frame: np.ndarray | Tensor, masks: np.ndarray | Tensor,
+              object_ids: Optional[Sequence[int]] = None, frame_index: int = 0) -> Prediction:
+        """Start a video at its annotated frame.
+
+        Args:
+            frame: ``H×W×3`` uint8 RGB.
+            masks: a label map ``H×W`` or stacked binary masks ``K×H×W``.
+            object_ids: ids to track (label map: default all present; stacked: one per mask).
+            frame_index: the frame's index in the video (the memory schedule counts from it).
+        """
+        self.reset()
+        frame = as_uint8_frame(frame)
+        self.frame_size = (frame.shape[0], frame.shape[1])
+        self._padding = padding_for(*self.frame_size)
+        given, ids = masks_to_tensor(masks, object_ids, self.frame_size, "the initial mask")
+        image = self._image(frame)
+        with autocast_context(self.device, self.precision):
+            key, f16 = self.core.encode_key(image)
+            probs = aggregate(pad(given.to(self.device), self._padding), 0)
+            self.object_ids = ids
+            self.memory.add_objects(len(ids))
+            self._store(image, f16, key, probs, frame_index, WriteMode.PERMANENT, annotated=True)
+        self.last_annotated = frame_index
+        self.last_index = frame_index
+        return self._prediction(frame_index, probs)
+
+    @torch.no_grad()
+    def add_objects(self, frame: np.ndarray | Tensor, masks: np.ndarray | Tensor,
+                    object_ids: Optional[Sequence[int]] = None, frame_index: Optional[int] = None) -> Prediction:
+        """Process a frame that carries masks for new objects (or new masks for tracked ones).
+
+        Tracked objects are first predicted on the frame; given masks then take their pixels. New objects
+        read memory only from this frame on. The frame is stored as an annotated frame.
+        """
+        self._require_started()
+        frame = self._checked(frame)
+        index = self.last_index + 1 if frame_index is None else int(frame_index)
+        given, ids = masks_to_tensor(masks, object_ids, self.frame_size, f"the masks of frame {index}")
+        image = self._image(frame)
+        given = pad(given.to(self.device), self._padding)
+        with autocast_context(self.device, self.precision):
+            if self.object_ids:
+                probs, key, f16 = self.core(image, *self.memory.read_inputs())
+                objects = probs[1:].clone()
+            else:
+                key, f16 = self.core.encode_key(image)
+                objects = given.new_zeros(0, *given.shape[1:])
+            objects[:, given.sum(0) > 0.5] = 0
+            new = [(i, m) for i, m in zip(ids, given) if i not in self.object_ids]
+            for i, m in zip(ids, given):
+                if i in self.object_ids:
+                    objects[self.object_ids.index(i)] = m
+            if new:
+                objects = torch.cat([objects, torch.stack([m for _, m in new])], 0)
+                self.object_ids = self.object_ids + [i for i, _ in new]
+                self.memory.add_objects(len(new))
+            probs = aggregate(objects, 0)
+            self._store(image, f16, key, probs, index, WriteMode.PERMANENT, annotated=True)
+        self.last_annotated = index
+        self.last_index = index
+        return self._prediction(index, probs)
+
+    def remove_objects(self, object_ids: Sequence[int]) -> None:
+        """Stop tracking objects; their values leave memory."""
+        unknown = [i for i in object_ids if i not in self.object_ids]
+        if unknown:
+            raise ValueError(f"object id(s) {unknown} are not tracked (tracked: {self.object_ids})")
+        columns = [self.object_ids.index(i) for i in object_ids]
+        self.memory.remove_objects(columns)
+        self.object_ids = [i for i in self.object_ids if i not in set(object_ids)]
+
+    def step(self, frame: np.ndarray | Tensor, frame_index: Optional[int] = None,
+             update_memory: bool = True) -> Prediction:
+        """Segment the next frame (or frame ``frame_index``) and update memory on the schedule."""
+        self._require_started()
+        index = self.last_index + 1 if frame_index is None else int(frame_index)
+        return self.process(frame, index, self.write_mode(index) if update_memory else WriteMode.NONE)
+
+    def write_mode(self, frame_index: int) -> WriteMode:
+        """The schedule: permanent every ``mem_every`` frames from the latest annotation, else the ring."""
+        if abs(frame_index - self.last_annotated) % self.mem_every == 0:
+            return WriteMode.PERMANENT
+        return WriteMode.TEMPORARY if self.memory.temp_size > 0 else WriteMode.NONE
+
+    @torch.no_grad()
+    def process(self, frame: np.ndarray | Tensor, frame_index: int, write: WriteMode) -> Prediction:
+        """Segment one frame and write it to memory as ``write`` says (schedules use this directly)."""
+        self._require_started()
+        if not self.object_ids:
+            raise RuntimeError("no objects are tracked; add objects before segmenting frames")
+        image = self._image(self._checked(frame))
+        with autocast_context(self.device, self.precision):
+            probs, key, f16 = self.core(image, *self.memory.read_inputs())
+            self._store(image, f16, key, probs, frame_index, write, annotated=False)
+        self.last_index = frame_index
+        return self._prediction(frame_index, probs)
+
+    # ------------------------------------------------------------------ internals
+    def _store(self, image: Tensor, f16: Tensor, key: Tensor, probs: Tensor, frame_index: int,
+               write: WriteMode, annotated: bool) -> None:
+        if write is WriteMode.NONE:
+            return
+        values = self.core.encode_value(image, f16, probs[1:].to(image.dtype))
+        self.memory.add(key, values, frame_index, temporary=write is WriteMode.TEMPORARY, annotated=annotated)
+
+    def _require_started(self) -> None:
+        if not self.started:
+            raise RuntimeError("call start(frame, masks) with the annotated frame first")
+
+    def _checked(self, frame: np.ndarray | Tensor) -> Tensor:
+        frame = as_uint8_frame(frame)
+        if (frame.shape[0], frame.shape[1]) != self.frame_size:
+            raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]} but the video started at "
+                             f"{self.frame_size[1]}×{self.frame_size[0]} (width×height)")
+        return frame
+
+    def _image(self, frame: Tensor) -> Tensor:
+        return pad(normalize_frame(frame, self.device), self._padding)
+
+    def _prediction(self, frame_index: int, probs: Tensor) -> Prediction:
+        return Prediction.from_probs(frame_index, self.object_ids, unpad(probs, self._padding))

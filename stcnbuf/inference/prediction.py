@@ -1,0 +1,41 @@
+"""The result of segmenting one frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Prediction:
+    """Segmentation of one frame at the input resolution.
+
+    Attributes:
+        frame_index: index of the frame in the video.
+        object_ids: ids of the objects, in channel order.
+        probs: ``[K+1, H, W]`` probabilities of background (channel 0) and each object; they sum to 1.
+        labels: ``[H, W]`` int64 label map holding object ids (0 = background).
+    """
+
+    frame_index: int
+    object_ids: List[int]
+    probs: Tensor
+    labels: Tensor
+
+    @classmethod
+    def from_probs(cls, frame_index: int, object_ids: List[int], probs: Tensor) -> "Prediction":
+        lookup = torch.tensor([0, *object_ids], dtype=torch.long, device=probs.device)
+        return cls(frame_index, list(object_ids), probs, lookup[probs.argmax(0)])
+
+    def label_map(self) -> np.ndarray:
+        """The label map as a NumPy array (uint8 when ids fit, else int32)."""
+        labels = self.labels.cpu().numpy()
+        return labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.int32)
+
+    def mask(self, object_id: int) -> Tensor:
+        """Binary mask of one object."""
+        return self.labels == object_id
