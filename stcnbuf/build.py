@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import logging
+
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stcnbuf.checkpoint import load_imagenet_backbones, load_network_weights
+from stcnbuf.checkpoint import architecture_of, load_imagenet_backbones, load_state, read_network_state
 from stcnbuf.inference.offline import OfflineSegmenter
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.memory.bank import MemoryBank
 from stcnbuf.model.stcn import STCN
+
+log = logging.getLogger(__name__)
 
 
 def _config(cfg: Mapping[str, Any] | DictConfig) -> DictConfig:
@@ -21,15 +25,23 @@ def _config(cfg: Mapping[str, Any] | DictConfig) -> DictConfig:
 
 
 def build_network(model_cfg: Mapping[str, Any] | DictConfig) -> STCN:
-    """The network of ``model_cfg.net``, with ``model_cfg.checkpoint`` loaded, or else the ImageNet backbones."""
+    """The network of ``model_cfg.net`` with the ImageNet backbones, or the one in ``model_cfg.checkpoint``.
+
+    With a checkpoint, the architecture is read off the file (a small-model checkpoint needs no
+    ``model=stcn_small``).
+    """
     cfg = _config(model_cfg)
-    net: STCN = instantiate(cfg.net, _convert_="all")
     if cfg.get("checkpoint"):
-        load_network_weights(net, cfg.checkpoint)
-    else:
-        imagenet = cfg.get("imagenet") or {}
-        load_imagenet_backbones(net, imagenet.get("key"), imagenet.get("value"))
-    return net
+        state = read_network_state(cfg.checkpoint)
+        arch = architecture_of(state, cfg.checkpoint)
+        configured = {k: cfg.net.get(k) for k in arch}
+        configured["decoder_dims"] = list(configured["decoder_dims"] or [])
+        if configured != arch:
+            log.info("architecture taken from %s: %s", cfg.checkpoint, arch)
+        return load_state(STCN(**arch), state, cfg.checkpoint)
+    net = instantiate(cfg.net, _convert_="all")
+    imagenet = cfg.get("imagenet") or {}
+    return load_imagenet_backbones(net, imagenet.get("key"), imagenet.get("value"))
 
 
 def build_memory(memory_cfg: Mapping[str, Any] | DictConfig, device: str | torch.device = "cpu") -> MemoryBank:

@@ -39,7 +39,7 @@ def read_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Mapp
     """``torch.load`` a file safely (weights only, CPU), with clear errors for missing or corrupt files."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{what} file not found: {path}")
+        raise CheckpointError(f"{what} file not found: {path} (put the file there or give its path in the config)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
@@ -104,12 +104,29 @@ def check_compatible(net: torch.nn.Module, state: Mapping[str, Tensor], path: st
     raise CheckpointError("\n".join(lines))
 
 
-def load_network_weights(net: STCN, path: str | os.PathLike) -> STCN:
-    """Load a released STCN file, a stage-0 file, an original training checkpoint or one of ours (strict)."""
-    state = convert_stage0(extract_state_dict(read_weights_file(path), path))
+def read_network_state(path: str | os.PathLike) -> Dict[str, Tensor]:
+    """The network state dict of any supported weights file, stage-0 files converted."""
+    return convert_stage0(extract_state_dict(read_weights_file(path), path))
+
+
+def load_state(net: STCN, state: Mapping[str, Tensor], path: str | os.PathLike) -> STCN:
+    """Load ``state`` (read from ``path``) strictly, after a compatibility check with a readable error."""
     check_compatible(net, state, path)
     net.load_state_dict(state, strict=True)
     return net
+
+
+def load_network_weights(net: STCN, path: str | os.PathLike) -> STCN:
+    """Load a released STCN file, a stage-0 file, an original training checkpoint or one of ours (strict)."""
+    return load_state(net, read_network_state(path), path)
+
+
+def architecture_of(state: Mapping[str, Tensor], path: str | os.PathLike) -> Dict[str, object]:
+    """:func:`guess_architecture` with an error naming the file when it is no STCN state dict."""
+    try:
+        return guess_architecture(state)
+    except KeyError as error:
+        raise CheckpointError(f"{path} is not an STCN checkpoint (it has no {error.args[0]})") from error
 
 
 def load_imagenet_backbones(net: STCN, key_weights: Optional[str], value_weights: Optional[str]) -> STCN:
@@ -185,19 +202,17 @@ def guess_architecture(state: Mapping[str, Tensor]) -> Dict[str, object]:
 
 
 def _inspect(path: str) -> None:
-    state = convert_stage0(extract_state_dict(read_weights_file(path), path))
-    arch = guess_architecture(state)
-    net = STCN(**arch)
-    check_compatible(net, state, path)
+    state = read_network_state(path)
+    arch = architecture_of(state, path)
+    check_compatible(STCN(**arch), state, path)
     print(f"{path}: {len(state)} tensors, {sum(v.numel() for v in state.values()):,} values")
     print(f"architecture: {arch}")
     print(f"sha256: {file_sha256(path)}")
 
 
 def _export(source: str, out: str) -> None:
-    state = convert_stage0(extract_state_dict(read_weights_file(source), source))
-    net = STCN(**guess_architecture(state))
-    check_compatible(net, state, source)
+    state = read_network_state(source)
+    check_compatible(STCN(**architecture_of(state, source)), state, source)
     export_original(state, out)
     print(f"wrote {out} ({len(state)} tensors, original STCN layout)")
 

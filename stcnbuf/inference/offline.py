@@ -18,7 +18,7 @@ class OfflineResult:
     """Label maps in original frame order (and probabilities when asked for)."""
 
     object_ids: List[int]
-    labels: List[Tensor]
+    labels: Optional[List[Tensor]] = None
     probs: Optional[List[Tensor]] = None
 
 
@@ -48,7 +48,7 @@ class OfflineSegmenter:
         self.seed = int(seed)
 
     def run(self, frames: Sequence, masks, object_ids: Optional[Sequence[int]] = None,
-            init_frame: Optional[int] = None, keep_probs: bool = False,
+            init_frame: Optional[int] = None, keep_labels: bool = True, keep_probs: bool = False,
             on_frame: Optional[Callable[[Prediction], None]] = None,
             progress: Optional[Callable[[int], None]] = None) -> OfflineResult:
         """Segment ``frames`` given ``masks`` on ``init_frame`` (default: the middle frame).
@@ -56,9 +56,10 @@ class OfflineSegmenter:
         Args:
             frames: random-access sequence of ``H×W×3`` uint8 RGB frames (each read once).
             masks, object_ids: the annotation of ``init_frame`` (see :meth:`OnlineSegmenter.start`).
+            keep_labels: return the label maps (turn off when ``on_frame`` consumes the predictions).
             keep_probs: also return per-frame probabilities (memory-hungry on long videos).
             on_frame: called with every final-pass prediction, in processing order.
-            progress: called with the number of frames processed after each one.
+            progress: called with 1 after each segmented frame (burn-in included: see :meth:`frames_to_segment`).
         """
         num_frames = len(frames)
         if num_frames == 0:
@@ -72,7 +73,8 @@ class OfflineSegmenter:
         probs: List[Optional[Tensor]] = [None] * num_frames
 
         def keep(prediction: Prediction) -> None:
-            labels[prediction.frame_index] = prediction.labels.cpu()
+            if keep_labels:
+                labels[prediction.frame_index] = prediction.labels.cpu()
             if keep_probs:
                 probs[prediction.frame_index] = prediction.probs.cpu()
             if on_frame is not None:
@@ -86,18 +88,20 @@ class OfflineSegmenter:
             for position, index in enumerate(order):
                 if (position + 1) % seg.mem_every == 0:
                     seg.process(cache[index], index, WriteMode.PERMANENT)
+                    if progress is not None:
+                        progress(1)
         runs = final_pass_order(num_frames, init)
         for run_number, run in enumerate(runs):
             seg.memory.clear_temporary()
             for position, index in enumerate(run):
                 last = run_number == len(runs) - 1 and position == len(run) - 1
                 keep(seg.step(cache[index], frame_index=index, update_memory=not last))
-        return OfflineResult(list(seg.object_ids), labels, probs if keep_probs else None)
+        return OfflineResult(list(seg.object_ids), labels if keep_labels else None, probs if keep_probs else None)
 
-    def burn_in_frames(self, num_frames: int) -> int:
-        """Frames segmented during burn-in for a video of ``num_frames`` frames."""
+    def frames_to_segment(self, num_frames: int) -> int:
+        """Frames segmented for a video of ``num_frames`` frames, burn-in passes included."""
         per_pass = (num_frames - 1) // self.segmenter.mem_every
-        return per_pass * self.burn_in_passes
+        return num_frames + per_pass * self.burn_in_passes
 
 
 __all__ = ["OfflineResult", "OfflineSegmenter"]

@@ -8,6 +8,7 @@ empty ring slot, rows older than an object's first annotation) get an affinity b
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -16,6 +17,8 @@ import torch
 from torch import Tensor
 
 from stcnbuf.memory.read import key_bias, read_memory
+
+log = logging.getLogger(__name__)
 
 POLICIES = ("unbounded", "random_pixel", "random_frame", "fifo", "reservoir")
 _INITIAL_UNBOUNDED_FRAMES = 8
@@ -61,8 +64,8 @@ class MemoryBank:
             raise ValueError(f"unknown memory policy {policy!r}; choose one of {', '.join(POLICIES)}")
         if policy == "unbounded":
             if capacity is not None:
-                raise ValueError("memory.capacity has no effect with policy=unbounded; choose a bounded policy "
-                                 f"({', '.join(POLICIES[1:])}) or set capacity to null")
+                log.warning("memory.capacity=%s is ignored with policy=unbounded", capacity)
+                capacity = None
         elif capacity is None or int(capacity) < 1:
             raise ValueError(f"policy={policy} needs memory.capacity >= 1 (frames), got {capacity!r}")
         if temp_size < 0:

@@ -1,0 +1,1 @@
+"""Data: datasets on disk (DAVIS layout) and the embedded synthetic default dataset."""

@@ -1,0 +1,71 @@
+"""What every evaluation dataset provides."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from stcnbuf.data.sequence import VideoSequence
+
+log = logging.getLogger(__name__)
+
+
+class VOSDataset:
+    """A set of video sequences; subclasses fill :attr:`names` and implement :meth:`sequence`.
+
+    Attributes:
+        name: short dataset name (e.g. ``davis2017``).
+        root: dataset folder.
+        scorable: ground truth exists for every frame, so J&F can be computed locally.
+        gt_binary: ground-truth masks are binary (DAVIS 2016).
+        shorter_side: working resolution (frames are scaled so their shorter side has this many pixels;
+            ``None`` keeps them as they are). Outputs are always at the original size.
+    """
+
+    name = "dataset"
+    scorable = False
+    gt_binary = False
+
+    def __init__(self, root: str | Path, shorter_side: Optional[int] = None) -> None:
+        self.root = Path(root).expanduser()
+        self.shorter_side = shorter_side
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.name}: dataset folder not found: {self.root} "
+                                    f"(set data.root to the folder holding the dataset)")
+        self.names: List[str] = []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self):
+        for name in self.names:
+            yield self.sequence(name)
+
+    def sequence(self, name: str) -> VideoSequence:
+        raise NotImplementedError
+
+    def select(self, wanted: Optional[Sequence[str]], available: List[str], allow_missing: bool,
+               listed_in: str) -> List[str]:
+        """``wanted`` (or every listed sequence) restricted to those on disk.
+
+        Sequences listed but absent raise an error naming them, unless ``allow_missing`` (then a warning).
+        """
+        names = list(available) if not wanted else [str(s) for s in wanted]
+        missing = [n for n in names if not self.has_sequence(n)]
+        unknown = [n for n in names if wanted and n not in available]
+        if unknown:
+            raise ValueError(f"{self.name}: sequence(s) {unknown} are not in {listed_in}")
+        if missing:
+            message = (f"{self.name}: {len(missing)} of {len(names)} sequences listed in {listed_in} are not on "
+                       f"disk under {self.root}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+            if not allow_missing:
+                raise FileNotFoundError(message + "; set data.allow_missing=true to evaluate the present ones")
+            log.warning("%s; evaluating the %d present ones", message, len(names) - len(missing))
+            names = [n for n in names if n not in missing]
+        if not names:
+            raise FileNotFoundError(f"{self.name}: no sequences to evaluate under {self.root}")
+        return names
+
+    def has_sequence(self, name: str) -> bool:
+        raise NotImplementedError

@@ -1,0 +1,691 @@
+"""The embedded default dataset: deterministic synthetic videos written in the DAVIS 2017 layout.
+
+Every sequence is a textured background that pans, zooms and rotates slightly, with 1 to ``max_objects``
+textured shapes (polygons, ellipses, blobs) that move smoothly (velocity + gentle acceleration), rotate,
+change scale, occlude each other (fixed z-order), leave the frame and come back, and sometimes change
+appearance (gradually or at one frame). Global brightness / contrast / colour gains drift over time.
+Every object is clearly visible in frame 0, so frame 0's mask holds every id 1..K.
+
+Layout written (read like DAVIS 2017)::
+
+    ROOT/JPEGImages/480p/<seq>/00000.jpg ...      RGB JPEG (quality 90)
+    ROOT/Annotations/480p/<seq>/00000.png ...     palette PNG (DAVIS palette), every frame annotated
+    ROOT/ImageSets/2017/{train,val,long}.txt      one sequence name per line
+    ROOT/synthetic.json                           generation parameters + format version (written last)
+
+Every random choice comes from ``np.random.default_rng([seed, split id, index])``: a sequence does not
+depend on the other sequences, the order of generation, or how many sequences its split has.
+
+Command line::
+
+    python -m stcnbuf.data.synthetic --root DIR [--seed N --height H --width W ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from stcnbuf.io import atomic_write_text, write_label_png
+
+log = logging.getLogger(__name__)
+
+#: Bump when the generated content or layout changes: a dataset with another version is regenerated.
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "long")
+_SPLIT_IDS = {"train": 1, "val": 2, "long": 3}
+META_FILE = "synthetic.json"
+JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Parameters of the synthetic dataset (all of them go into :meth:`key` and ``synthetic.json``)."""
+
+    seed: int = 0
+    height: int = 240
+    width: int = 432
+    train_sequences: int = 40
+    train_frames: int = 40
+    val_sequences: int = 8
+    val_frames: int = 50
+    long_sequences: int = 2
+    long_frames: int = 400
+    max_objects: int = 3
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise TypeError(f"SyntheticConfig.{f.name} must be an int, got {value!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.height < 16 or self.width < 16:
+            raise ValueError(f"frames must be at least 16×16, got {self.height}×{self.width}")
+        if not 1 <= self.max_objects <= 254:
+            raise ValueError(f"max_objects must be in 1..254, got {self.max_objects}")
+        for split in SPLITS:
+            if self.sequences(split) < 0:
+                raise ValueError(f"{split}_sequences must be >= 0, got {self.sequences(split)}")
+            if self.frames(split) < 1:
+                raise ValueError(f"{split}_frames must be >= 1, got {self.frames(split)}")
+
+    def sequences(self, split: str) -> int:
+        _check_split(split)
+        return int(getattr(self, f"{split}_sequences"))
+
+    def frames(self, split: str) -> int:
+        _check_split(split)
+        return int(getattr(self, f"{split}_frames"))
+
+    def as_dict(self) -> Dict[str, int]:
+        return {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def key(self) -> str:
+        """A short stable hash of every field (sha1 of the sorted JSON, 10 hex digits)."""
+        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+
+def sequence_name(split: str, index: int) -> str:
+    return f"{split}_{index:03d}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Textures
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: List[float]) -> np.ndarray:
+    """Multi-scale smoothed noise in 0..1 (``h×w`` float32): octaves of upsampled random grids."""
+    acc = np.zeros((h, w), np.float32)
+    for octave, cell in enumerate(cells):
+        cell = max(float(cell), 1.0)
+        gh, gw = int(math.ceil(h / cell)) + 2, int(math.ceil(w / cell)) + 2
+        grid = rng.standard_normal((gh, gw)).astype(np.float32)
+        up = cv2.resize(grid, (int(gw * cell), int(gh * cell)), interpolation=cv2.INTER_CUBIC)
+        oy, ox = int(rng.integers(0, max(1, up.shape[0] - h + 1))), int(rng.integers(0, max(1, up.shape[1] - w + 1)))
+        acc += up[oy:oy + h, ox:ox + w] * (0.6 ** (len(cells) - 1 - octave))
+    lo, hi = np.percentile(acc, (1, 99))
+    return np.clip((acc - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), np.float32)
+
+
+def _object_colours(rng: np.random.Generator, avoid_hue: float, n: int = 3) -> List[np.ndarray]:
+    """Saturated colours whose hues keep away from the background's hue."""
+    base = avoid_hue + rng.uniform(0.2, 0.8)
+    colours = []
+    for i in range(n):
+        hue = base + (rng.uniform(0.06, 0.2) * (1 if i % 2 else -1) if i else 0.0)
+        colours.append(_hsv(hue, rng.uniform(0.55, 1.0), rng.uniform(0.25 if i else 0.6, 1.0)))
+    return colours
+
+
+def _mix(field: np.ndarray, colours: List[np.ndarray]) -> np.ndarray:
+    """Map a 0..1 field through a piecewise-linear colour ramp → ``h×w×3`` float32."""
+    n = len(colours)
+    pos = np.clip(field, 0, 1) * (n - 1)
+    i = np.minimum(pos.astype(np.int32), n - 2)
+    f = (pos - i)[..., None]
+    table = np.stack(colours)
+    return (table[i] * (1 - f) + table[i + 1] * f).astype(np.float32)
+
+
+TEXTURE_KINDS = ("noise", "stripes", "checker", "gradient", "dots")
+
+
+def _object_texture(rng: np.random.Generator, size: int, unit: float, avoid_hue: float,
+                    kind: Optional[str] = None) -> np.ndarray:
+    """A ``size×size×3`` float32 texture in 0..1 for an object sprite."""
+    kind = kind or str(rng.choice(TEXTURE_KINDS))
+    colours = _object_colours(rng, avoid_hue)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    proj = xx * math.cos(angle) + yy * math.sin(angle)
+    if kind == "noise":
+        field = _smooth_noise(rng, size, size, [c * unit for c in (24, 10, 4)])
+        field = np.clip((field - 0.5) * 1.8 + 0.5, 0, 1)
+    elif kind == "stripes":
+        period = max(3.0, rng.uniform(7, 18) * unit)
+        field = 0.5 + 0.5 * np.sin(2 * math.pi * proj / period)
+        field = np.clip((field - 0.5) * 3 + 0.5, 0, 1)
+    elif kind == "checker":
+        cell = max(2.0, rng.uniform(6, 14) * unit)
+        ortho = -xx * math.sin(angle) + yy * math.cos(angle)
+        field = ((np.floor(proj / cell) + np.floor(ortho / cell)) % 2).astype(np.float32)
+    elif kind == "gradient":
+        field = (proj - proj.min()) / max(float(proj.max() - proj.min()), 1e-6)
+        field = 0.85 * field + 0.15 * _smooth_noise(rng, size, size, [c * unit for c in (8, 3)])
+    elif kind == "dots":
+        period = max(4.0, rng.uniform(9, 18) * unit)
+        ortho = -xx * math.sin(angle) + yy * math.cos(angle)
+        dy, dx = (proj / period) % 1 - 0.5, (ortho / period) % 1 - 0.5
+        field = (np.hypot(dy, dx) < rng.uniform(0.2, 0.4)).astype(np.float32)
+        field = 0.8 * field + 0.2 * _smooth_noise(rng, size, size, [c * unit for c in (12, 4)])
+    else:
+        raise ValueError(kind)
+    texture = _mix(field, colours[:2] if kind in ("stripes", "checker", "dots") else colours)
+    # a little fine grain so that every texture has something to track
+    grain = _smooth_noise(rng, size, size, [max(1.0, 2 * unit)])
+    return np.clip(texture * (0.9 + 0.2 * grain[..., None]), 0, 1)
+
+
+def _background(rng: np.random.Generator, h: int, w: int, unit: float) -> Tuple[np.ndarray, float]:
+    """A textured background canvas ``h×w×3`` uint8 and its dominant hue."""
+    hue = rng.uniform(0, 1)
+    palette = [_hsv(hue + rng.uniform(-0.08, 0.08), rng.uniform(0.1, 0.55), rng.uniform(0.2, 0.85))
+               for _ in range(3)]
+    palette.sort(key=lambda c: float(c.mean()))
+    field = _smooth_noise(rng, h, w, [c * unit for c in (160, 80, 40, 20)])
+    image = _mix(field, palette)
+    style = str(rng.choice(("blobs", "stripes", "tiles", "plain")))
+    if style == "blobs":
+        layer = (image * 255).astype(np.uint8)
+        for _ in range(int(rng.integers(15, 40))):
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            axes = (int(rng.uniform(8, 50) * unit) + 1, int(rng.uniform(8, 50) * unit) + 1)
+            colour = _hsv(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.1, 0.6), rng.uniform(0.15, 0.9)) * 255
+            cv2.ellipse(layer, centre, axes, float(rng.uniform(0, 180)), 0, 360,
+                        tuple(float(c) for c in colour), -1, cv2.LINE_AA)
+        sigma = max(0.5, 1.5 * unit)
+        image = cv2.GaussianBlur(layer, (0, 0), sigma).astype(np.float32) / 255
+    elif style == "stripes":
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        angle = rng.uniform(0, math.pi)
+        period = rng.uniform(20, 60) * unit
+        warp = _smooth_noise(rng, h, w, [c * unit for c in (120, 60)]) * period * 1.5
+        stripes = 0.5 + 0.5 * np.sin(2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle) + warp) / period)
+        image = image * (0.7 + 0.3 * stripes[..., None])
+    elif style == "tiles":
+        cell = max(4, int(rng.uniform(25, 60) * unit))
+        yy, xx = np.mgrid[0:h, 0:w]
+        lines = ((yy % cell) < max(1, cell // 12)) | ((xx % cell) < max(1, cell // 12))
+        image = image * np.where(lines, 0.55, 1.0)[..., None].astype(np.float32)
+    detail = _smooth_noise(rng, h, w, [c * unit for c in (6, 3)])
+    image = np.clip(image * (0.88 + 0.24 * detail[..., None]), 0, 1)
+    return (image * 255 + 0.5).astype(np.uint8), hue
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shapes
+
+
+def _shape_polygon(rng: np.random.Generator, radius: float) -> np.ndarray:
+    """Outline points (N×2, centred on 0) of a random shape whose points lie within ``radius``."""
+    kind = str(rng.choice(("ellipse", "polygon", "blob")))
+    if kind == "ellipse":
+        theta = np.linspace(0, 2 * math.pi, 72, endpoint=False)
+        a, b = radius, radius * rng.uniform(0.45, 1.0)
+        rot = rng.uniform(0, math.pi)
+        x, y = a * np.cos(theta), b * np.sin(theta)
+        pts = np.stack([x * math.cos(rot) - y * math.sin(rot), x * math.sin(rot) + y * math.cos(rot)], 1)
+    elif kind == "polygon":
+        n = int(rng.integers(5, 10))
+        theta = np.sort(rng.uniform(0, 2 * math.pi, n))
+        # spread the angles so that no gap is huge (keeps polygons chunky)
+        theta = 0.5 * theta + 0.5 * (np.arange(n) * 2 * math.pi / n + theta[0])
+        r = radius * rng.uniform(0.6, 1.0, n)
+        pts = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
+    else:
+        theta = np.linspace(0, 2 * math.pi, 96, endpoint=False)
+        r = np.ones_like(theta)
+        for k in range(2, 6):
+            r += rng.uniform(0, 0.28 / (k - 1)) * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
+        r = radius * r / r.max()
+        pts = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
+    return pts.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Motion
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0, 1)
+    return x * x * (3 - 2 * x)
+
+
+def _sines(rng: np.random.Generator, t: np.ndarray, amplitudes: Tuple[float, float], periods: Tuple[float, float],
+           n: int, anchored: bool = True) -> np.ndarray:
+    """A sum of ``n`` random sinusoids over ``t`` (0 at t=0 when anchored)."""
+    out = np.zeros_like(t, dtype=np.float64)
+    for _ in range(n):
+        a, p, phi = rng.uniform(*amplitudes), rng.uniform(*periods), rng.uniform(0, 2 * math.pi)
+        out += a * (np.sin(2 * math.pi * t / p + phi) - (math.sin(phi) if anchored else 0.0))
+    return out
+
+
+@dataclass
+class _Object:
+    oid: int
+    sprite: np.ndarray            # S×S×4 uint8, RGB premultiplied by alpha, alpha in channel 3 (first look)
+    sprite_b: Optional[np.ndarray]  # second look (appearance change) or None
+    change: np.ndarray            # T weights of the second look (0..1)
+    centre: float                 # sprite centre (pixels)
+    radius: float                 # farthest outline point from the centre, in sprite pixels
+    area: float                   # shape area in sprite pixels (alpha sum)
+    scale: np.ndarray             # T: frame pixels per sprite pixel
+    angle: np.ndarray             # T: radians
+    drift: np.ndarray             # T×2 (x, y) displacement from the start position, without excursions
+    position: np.ndarray          # T×2 (x, y) final trajectory (set after placement)
+    excursions: List[Tuple[int, int]]
+
+
+class _Scene:
+    """One synthetic sequence: everything is drawn from the sequence's generator at construction."""
+
+    def __init__(self, config: SyntheticConfig, split: str, index: int) -> None:
+        _check_split(split)
+        count = config.sequences(split)
+        if not 0 <= index < count:
+            raise ValueError(f"sequence index {index} out of range for split {split!r} with {count} sequences")
+        self.config, self.split, self.index = config, split, index
+        self.name = sequence_name(split, index)
+        self.num_frames = T = config.frames(split)
+        H, W = self.height, self.width = config.height, config.width
+        unit = self.unit = min(H, W) / 240.0
+        rng = np.random.default_rng([config.seed, _SPLIT_IDS[split], index])
+        t = np.arange(T, dtype=np.float64)
+
+        # background canvas, larger than the frame, and the camera path over it
+        self.margin = (int(math.ceil(0.22 * H)) + 4, int(math.ceil(0.22 * W)) + 4)
+        ch, cw = H + 2 * self.margin[0], W + 2 * self.margin[1]
+        self.canvas, bg_hue = _background(rng, ch, cw, unit)
+        my, mx = self.margin
+        self.cam_x = _sines(rng, t, (0.15 * mx, 0.4 * mx), (60, 220), 2, anchored=False)
+        self.cam_y = _sines(rng, t, (0.15 * my, 0.4 * my), (60, 220), 2, anchored=False)
+        self.cam_zoom = 1.0 + 0.06 * (0.5 + 0.5 * np.sin(2 * math.pi * t / rng.uniform(80, 240) + rng.uniform(0, 6.3)))
+        self.cam_rot = np.deg2rad(_sines(rng, t, (0.3, 1.2), (80, 240), 1, anchored=False))
+
+        # lighting drift: brightness offset, contrast, per-channel gains
+        trend = rng.uniform(0.05, 0.11) * rng.choice((-1.0, 1.0))
+        u = t / max(T - 1, 1) - 0.5
+        self.brightness = _sines(rng, t, (0.02, 0.06), (40, 160), 1, anchored=False) + trend * u
+        self.contrast = 1.0 + _sines(rng, t, (0.04, 0.15), (50, 200), 1, anchored=False)
+        self.gains = np.stack([1.0 + _sines(rng, t, (0.02, 0.08), (60, 240), 1, anchored=False) for _ in range(3)], 1)
+
+        # objects
+        K = int(rng.integers(1, config.max_objects + 1))
+        self.objects: List[_Object] = []
+        for k in range(K):
+            self.objects.append(self._make_object(rng, k + 1, T, t, bg_hue))
+        order = rng.permutation(K)
+        #: object ids from back to front
+        self.z_order: List[int] = [self.objects[i].oid for i in order]
+        self._place(rng, t)
+
+    # -- construction ---------------------------------------------------------------------------------------
+
+    def _make_object(self, rng: np.random.Generator, oid: int, T: int, t: np.ndarray, bg_hue: float) -> _Object:
+        H, W, unit = self.height, self.width, self.unit
+        radius = rng.uniform(0.10, 0.19) * min(H, W)   # frame pixels at scale 1
+        oversample = 1.35                              # sprite drawn at the largest scale it reaches
+        r_sprite = radius * oversample
+        size = int(2 * math.ceil(r_sprite) + 6)
+        centre = (size - 1) / 2.0
+        outline = _shape_polygon(rng, r_sprite)
+        alpha = np.zeros((size, size), np.uint8)
+        pts = np.round((outline + centre) * 16).astype(np.int32)
+        cv2.fillPoly(alpha, [pts], 255, cv2.LINE_AA, shift=4)
+        far = float(np.hypot(outline[:, 0], outline[:, 1]).max()) + 1.0
+        texture_a = _object_texture(rng, size, unit * oversample, bg_hue)
+        sprite = _premultiply(texture_a, alpha)
+
+        # appearance change: a new texture, or the same one recoloured; gradual or at one frame
+        change = np.zeros(T, np.float32)
+        sprite_b = None
+        if T >= 6 and rng.random() < 0.4:
+            if rng.random() < 0.5:
+                texture_b = _object_texture(rng, size, unit * oversample, bg_hue)
+            else:
+                hsv = cv2.cvtColor(texture_a, cv2.COLOR_RGB2HSV)
+                hsv[..., 0] = (hsv[..., 0] + rng.uniform(60, 180)) % 360
+                texture_b = np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0, 1)
+            sprite_b = _premultiply(texture_b, alpha)
+            start = int(rng.integers(max(1, int(0.25 * T)), max(2, int(0.75 * T))))
+            if rng.random() < 0.5:  # sudden
+                change[start:] = 1.0
+            else:
+                duration = rng.uniform(4, 20)
+                change[:] = _smoothstep((t - start) / duration)
+
+        scale = rng.uniform(0.8, 1.0) / oversample * np.exp(
+            _sines(rng, t, (0.05, 0.14), (50, 200), 2, anchored=False))
+        angle = rng.uniform(0, 2 * math.pi) + np.deg2rad(rng.uniform(-1.5, 1.5)) * t \
+            + np.deg2rad(_sines(rng, t, (3, 15), (40, 160), 1))
+        drift = np.stack([_sines(rng, t, (0.05 * W, 0.16 * W), (45, 180), 2),
+                          _sines(rng, t, (0.05 * H, 0.16 * H), (45, 180), 2)], 1)
+        return _Object(oid, sprite, sprite_b, change, centre, far, float(alpha.sum()) / 255.0,
+                       scale, angle, drift, np.zeros_like(drift), [])
+
+    def _place(self, rng: np.random.Generator, t: np.ndarray) -> None:
+        """Start positions (every object clearly visible in frame 0), crossings (occlusions), excursions (exits)."""
+        H, W, T = self.height, self.width, self.num_frames
+        best, best_score = None, -1.0
+        for attempt in range(60):
+            starts = []
+            for obj in self.objects:
+                r = min(obj.radius * obj.scale[0], 0.45 * min(H, W))
+                starts.append((rng.uniform(r, W - r), rng.uniform(r, H - r)))
+            for obj, start in zip(self.objects, starts):
+                obj.position = obj.drift + np.asarray(start)
+            score = self._frame0_visibility()
+            if score > best_score:
+                best, best_score = starts, score
+            if score >= 0.7:
+                break
+        for obj, start in zip(self.objects, best):
+            obj.position = obj.drift + np.asarray(start)
+
+        # crossings: an object steers towards another one, so that they overlap (occlusion) around time tc
+        if len(self.objects) >= 2 and T >= 8:
+            n = max(1, int(round(T / 120)))
+            previous = 0
+            for e in range(n):
+                lo, hi = previous + 0.3 * (T - previous) / (n - e), previous + 0.9 * (T - previous) / (n - e)
+                tc = int(rng.uniform(lo, hi))
+                if rng.random() < 0.3 or tc <= previous + 3:
+                    previous = max(previous, tc)
+                    continue
+                i, j = rng.choice(len(self.objects), 2, replace=False)
+                a, b = self.objects[i], self.objects[j]
+                gap = (a.radius * a.scale[tc] + b.radius * b.scale[tc]) * rng.uniform(0.1, 0.6)
+                direction = rng.uniform(0, 2 * math.pi)
+                offset = b.position[tc] + gap * np.array([math.cos(direction), math.sin(direction)]) - a.position[tc]
+                if 1.5 * float(np.hypot(*offset)) / (tc - previous) > 16.0 * self.unit:
+                    continue  # too far to reach at a plausible speed
+                ramp = _smoothstep((t - previous) / (tc - previous))
+                a.position = a.position + ramp[:, None] * offset[None, :]
+                previous = tc
+
+        # excursions: some objects leave the frame across the nearest border and come back later
+        for obj in self.objects:
+            if T < 10 or rng.random() >= 0.55:
+                continue
+            n = max(1, int(round(T / 160)))
+            slot = (T - 2) / n
+            for s in range(n):
+                length = int(np.clip(rng.uniform(0.45, 0.8) * slot, 8, 70))
+                if length > slot:
+                    continue
+                t0 = 1 + int(s * slot + rng.uniform(0, slot - length))
+                self._add_excursion(rng, obj, t0, length, t)
+
+    def _frame0_visibility(self) -> float:
+        """Smallest fraction of an object's own area visible in frame 0 (after occlusion and the border)."""
+        _, labels, _ = self.render(0, appearance=False)
+        fractions = []
+        for obj in self.objects:
+            full = obj.area * float(obj.scale[0]) ** 2
+            fractions.append(float((labels == obj.oid).sum()) / max(full, 1.0))
+        return min(fractions)
+
+    def _add_excursion(self, rng: np.random.Generator, obj: _Object, t0: int, length: int, t: np.ndarray) -> None:
+        H, W = self.height, self.width
+        s = (t - t0) / length
+        up, hold = rng.uniform(0.33, 0.43), rng.uniform(0.08, 0.22)
+        profile = _smoothstep(s / up) * (1 - _smoothstep((s - up - hold) / up))
+        plateau = (s >= up) & (s <= up + hold)
+        if not plateau.any():
+            return
+        mid = int(np.clip(t0 + length // 2, 0, len(t) - 1))
+        x, y = obj.position[mid]
+        distances = {(-1, 0): x, (1, 0): W - x, (0, -1): y, (0, 1): H - y}
+        direction = min(distances, key=distances.get)
+        d = np.array(direction, np.float64)
+        reach = obj.radius * obj.scale + 3.0            # distance beyond the border that hides the object
+        # the object is hidden once its centre is ``reach`` beyond the border along d
+        coord = obj.position @ d
+        border = {(-1, 0): 0.0, (1, 0): float(W), (0, -1): 0.0, (0, 1): float(H)}[direction] * float(d.sum())
+        needed = border + reach - coord
+        amplitude = float(needed[plateau].max()) + 2.0
+        # the excursion's own peak speed (smoothstep: 1.5 × the mean speed of the ramp) stays plausible
+        if 1.5 * amplitude / (up * length) > 16.0 * self.unit:
+            return
+        obj.position = obj.position + profile[:, None] * amplitude * d[None, :]
+        obj.excursions.append((t0, t0 + length))
+
+    # -- rendering ------------------------------------------------------------------------------------------
+
+    def _sprite_at(self, obj: _Object, frame: int, appearance: bool) -> np.ndarray:
+        w = float(obj.change[frame]) if appearance and obj.sprite_b is not None else 0.0
+        if w <= 0.0:
+            return obj.sprite
+        if w >= 1.0:
+            return obj.sprite_b
+        return cv2.addWeighted(obj.sprite, 1.0 - w, obj.sprite_b, w, 0.0)
+
+    def render(self, frame: int, appearance: bool = True, masks: bool = False
+               ) -> Tuple[np.ndarray, np.ndarray, Dict[int, np.ndarray]]:
+        """Frame ``frame``: (RGB image H×W×3 uint8, label map H×W uint8, {id: full mask H×W bool} if asked)."""
+        H, W = self.height, self.width
+        my, mx = self.margin
+        z, rot = self.cam_zoom[frame], self.cam_rot[frame]
+        a = np.array([[math.cos(rot), -math.sin(rot)], [math.sin(rot), math.cos(rot)]]) / z
+        src_centre = np.array([W / 2 + mx + self.cam_x[frame], H / 2 + my + self.cam_y[frame]])
+        m = np.hstack([a, (src_centre - a @ np.array([W / 2, H / 2]))[:, None]])
+        image = cv2.warpAffine(self.canvas, m, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT_101)
+        labels = np.zeros((H, W), np.uint8)
+        full: Dict[int, np.ndarray] = {}
+        by_id = {obj.oid: obj for obj in self.objects}
+        for oid in self.z_order:
+            obj = by_id[oid]
+            s, th = float(obj.scale[frame]), float(obj.angle[frame])
+            b = s * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+            p = obj.position[frame]
+            reach = obj.radius * s + 2
+            x0, x1 = max(0, int(math.floor(p[0] - reach))), min(W, int(math.ceil(p[0] + reach)) + 1)
+            y0, y1 = max(0, int(math.floor(p[1] - reach))), min(H, int(math.ceil(p[1] + reach)) + 1)
+            if masks:
+                full[oid] = np.zeros((H, W), bool)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            shift = p - b @ np.array([obj.centre, obj.centre]) - np.array([x0, y0])
+            warped = cv2.warpAffine(self._sprite_at(obj, frame, appearance), np.hstack([b, shift[:, None]]),
+                                    (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            alpha = warped[..., 3:].astype(np.float32) * (1.0 / 255)
+            roi = image[y0:y1, x0:x1]
+            roi[:] = np.clip(roi * (1 - alpha) + warped[..., :3] + 0.5, 0, 255).astype(np.uint8)
+            inside = warped[..., 3] > 127
+            labels[y0:y1, x0:x1][inside] = oid
+            if masks:
+                full[oid][y0:y1, x0:x1] = inside
+        # lighting: one lookup table per channel
+        v = np.arange(256, dtype=np.float64) / 255.0
+        lut = ((v[:, None] - 0.5) * self.contrast[frame] + 0.5 + self.brightness[frame]) * self.gains[frame][None, :]
+        lut = np.clip(lut * 255 + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+        image = cv2.LUT(image, lut)
+        return image, labels, full
+
+    def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        for frame in range(self.num_frames):
+            image, labels, _ = self.render(frame)
+            yield image, labels
+
+
+def _premultiply(texture: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    rgb = np.clip(texture * a * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha[..., None]], axis=2))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Public API
+
+
+def generate_sequence(config: SyntheticConfig, split: str, index: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """The frames of sequence ``index`` of ``split``: (RGB frame H×W×3 uint8, label map H×W uint8) each."""
+    return iter(_Scene(config, split, index))
+
+
+def _write_sequence(config: SyntheticConfig, split: str, index: int, root: Path) -> str:
+    name = sequence_name(split, index)
+    images = root / "JPEGImages" / "480p" / name
+    annotations = root / "Annotations" / "480p" / name
+    images.mkdir(parents=True, exist_ok=True)
+    annotations.mkdir(parents=True, exist_ok=True)
+    for frame, (image, labels) in enumerate(generate_sequence(config, split, index)):
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise RuntimeError(f"JPEG encoding failed for {name} frame {frame}")
+        (images / f"{frame:05d}.jpg").write_bytes(data.tobytes())
+        write_label_png(annotations / f"{frame:05d}.png", labels)
+    return name
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one process per core already
+
+
+def _write_sequence_job(args: Tuple[SyntheticConfig, str, int, str]) -> str:
+    config, split, index, root = args
+    return _write_sequence(config, split, index, Path(root))
+
+
+def metadata(config: SyntheticConfig) -> dict:
+    """What ``synthetic.json`` holds for ``config``."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "generator": "stcnbuf.data.synthetic",
+        "key": config.key(),
+        "config": config.as_dict(),
+        "splits": {split: [sequence_name(split, i) for i in range(config.sequences(split))] for split in SPLITS},
+        "layout": "davis2017",
+        "resolution": "480p",
+    }
+
+
+def _workers(total_frames: int) -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    # small datasets: a process pool costs more than it saves
+    return max(1, min(cpus, 8)) if total_frames >= 600 else 1
+
+
+def write_dataset(config: SyntheticConfig, root: Path, workers: Optional[int] = None) -> Path:
+    """Write the whole dataset into ``root`` (created if needed); ``synthetic.json`` is written last."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / META_FILE).unlink(missing_ok=True)       # a partly rewritten folder must not look complete
+    sets = root / "ImageSets" / "2017"
+    sets.mkdir(parents=True, exist_ok=True)
+    total = sum(config.sequences(s) * config.frames(s) for s in SPLITS)
+    workers = _workers(total) if workers is None else max(1, int(workers))
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        # spawn: safe even when the caller runs threads (torch, data loaders); costs about a second
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker)
+    try:
+        for split in SPLITS:
+            count = config.sequences(split)
+            names: List[str] = []
+            jobs = [(config, split, i, str(root)) for i in range(count)]
+            results = pool.map(_write_sequence_job, jobs) if pool is not None else map(_write_sequence_job, jobs)
+            for name in tqdm(results, total=count, desc=f"synthetic {split}", unit="seq", leave=True):
+                names.append(name)
+            atomic_write_text(sets / f"{split}.txt", "".join(f"{n}\n" for n in names))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    atomic_write_text(root / META_FILE, json.dumps(metadata(config), indent=2, sort_keys=True) + "\n")
+    return root
+
+
+def _matches(path: Path, config: SyntheticConfig) -> bool:
+    """``path`` holds a complete dataset generated from exactly ``config`` by this format version."""
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(meta, dict) and meta.get("format_version") == FORMAT_VERSION
+            and meta.get("config") == config.as_dict())
+
+
+def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
+    """The dataset for ``config`` under ``data_dir`` (``synthetic-<key>``), generated if absent or invalid.
+
+    A folder whose ``synthetic.json`` matches ``config`` is reused. Otherwise the dataset is written into a
+    temporary sibling folder and renamed into place only when complete, so an interrupted run never leaves
+    a folder that looks complete; a folder with the right name but a missing or different ``synthetic.json``
+    is replaced.
+    """
+    data_dir = Path(data_dir).expanduser()
+    final = data_dir / f"synthetic-{config.key()}"
+    if _matches(final, config):
+        log.info("reusing synthetic dataset %s", final)
+        return final
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        log.warning("%s is incomplete or was made from other parameters; regenerating it", final)
+    tmp = data_dir / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    log.info("generating synthetic dataset %s", final)
+    try:
+        write_dataset(config, tmp)
+        if final.exists() or final.is_symlink():
+            if _matches(final, config):  # another process finished first
+                shutil.rmtree(tmp)
+                return final
+            stale = data_dir / f".{final.name}.stale-{uuid.uuid4().hex[:8]}"
+            os.replace(final, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if _matches(final, config):  # lost a race with another process
+                shutil.rmtree(tmp)
+                return final
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stcnbuf.data.synthetic", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", required=True, type=Path,
+                        help="data folder; the dataset goes into ROOT/synthetic-<key>")
+    defaults = SyntheticConfig()
+    for f in dataclasses.fields(SyntheticConfig):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name),
+                            help=f"(default {getattr(defaults, f.name)})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = SyntheticConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)})
+    path = ensure_synthetic_dataset(config, args.root)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

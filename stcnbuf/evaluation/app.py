@@ -1,0 +1,169 @@
+"""The evaluation application behind ``eval.py``: segment a dataset, score it, write the results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from stcnbuf.build import build_network, build_offline, build_online
+from stcnbuf.checkpoint import file_sha256
+from stcnbuf.data.base import VOSDataset
+from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
+from stcnbuf.evaluation.propagate import propagate_offline, propagate_online
+from stcnbuf.evaluation.run_directory import RunDirectory, SequenceRecord
+from stcnbuf.evaluation.scoring import (SequenceJob, score_jobs, write_global_csv, write_per_sequence_csv)
+from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.io.masks import write_label_png
+
+log = logging.getLogger(__name__)
+METRIC_KEYS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
+
+
+def resolve_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")
+    return device
+
+
+def find_checkpoint(cfg: DictConfig) -> str:
+    """``model.checkpoint``, or else the newest checkpoint of a ``python train.py`` run."""
+    if cfg.model.get("checkpoint"):
+        return str(cfg.model.checkpoint)
+    runs = Path(cfg.paths.log_dir) / "train"
+    found = sorted(runs.glob("**/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
+    if not found:
+        raise FileNotFoundError("no checkpoint to evaluate: set model.checkpoint=FILE (a released STCN stcn.pth, a "
+                                f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")
+    log.info("evaluating the newest training checkpoint: %s", found[-1])
+    return str(found[-1])
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def evaluate(cfg: DictConfig) -> Dict[str, Any]:
+    """Segment every sequence of ``cfg.data``, score the predictions, write results to ``cfg.output_dir``."""
+    device = resolve_device(cfg.device)
+    checkpoint = find_checkpoint(cfg)
+    OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
+    dataset: VOSDataset = instantiate(cfg.data)
+    net = build_network(cfg.model)
+    run_config = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "model", "memory", "inference")}
+    run_config.update(device=str(device), checkpoint_sha256=file_sha256(checkpoint))
+    run = RunDirectory(Path(cfg.output_dir), run_config, overwrite=cfg.get("overwrite", False))
+    offline = cfg.inference.mode == "offline"
+    segmenter = (build_offline if offline else build_online)(net, cfg.memory, cfg.inference, device)
+
+    records: List[SequenceRecord] = []
+    failures: Dict[str, str] = {}
+    for number, name in enumerate(dataset.names, 1):
+        record = run.finished(name)
+        if record is not None:
+            log.info("[%d/%d] %s: finished earlier with this configuration, kept", number, len(dataset), name)
+            records.append(record)
+            continue
+        try:
+            records.append(_segment(dataset, name, segmenter, offline, cfg, run, device,
+                                    f"[{number}/{len(dataset)}] {name}"))
+        except Exception as error:  # one broken sequence must not lose the others
+            failures[name] = f"{type(error).__name__}: {error}"
+            log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
+
+    metrics = _summarise(dataset, run, records, failures, cfg)
+    metrics["checkpoint"] = checkpoint
+    metrics["checkpoint_sha256"] = run_config["checkpoint_sha256"]
+    metrics["config"] = OmegaConf.to_container(cfg, resolve=True)
+    atomic_write_text(run.root / "metrics.json", json.dumps(metrics, indent=1, default=str))
+    _log_to_loggers(cfg, metrics)
+    _print_summary(metrics, run.root)
+    return metrics
+
+
+def _segment(dataset: VOSDataset, name: str, segmenter, offline: bool, cfg: DictConfig, run: RunDirectory,
+             device: torch.device, label: str) -> SequenceRecord:
+    sequence = dataset.sequence(name)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    total = segmenter.frames_to_segment(len(sequence)) if offline else len(sequence)
+    with tqdm(total=total, desc=label, unit="frame", leave=False) as bar:
+        def write(index: int, labels) -> None:
+            write_label_png(run.prediction_path(name, sequence.frame_name(index)), labels)
+
+        if offline:
+            stats = propagate_offline(sequence, segmenter, write, dataset.shorter_side, cfg.inference.get("init_frame"),
+                                      progress=bar.update)
+        else:
+            stats = propagate_online(sequence, segmenter, write, dataset.shorter_side, progress=bar.update)
+    record = SequenceRecord(name, stats.frames, stats.seconds, stats.objects, _peak_memory_mb(device),
+                            [sequence.frame_name(i) for i in sequence.outputs])
+    run.mark_finished(record)
+    log.info("%s: %d frames, %d objects, %.2f fps", label, stats.frames, stats.objects,
+             stats.frames / max(stats.seconds, 1e-9))
+    return record
+
+
+def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord], failures: Dict[str, str],
+               cfg: DictConfig) -> Dict[str, Any]:
+    frames = sum(r.frames for r in records)
+    seconds = sum(r.seconds for r in records)
+    metrics: Dict[str, Any] = {key: None for key in METRIC_KEYS}
+    metrics.update({
+        "dataset": dataset.name, "sequences": len(records), "failed_sequences": failures,
+        "complete": not failures, "frames": frames, "seconds": seconds,
+        "fps": frames / seconds if seconds else None,
+        "peak_memory_mb": max((r.peak_memory_mb for r in records), default=None),
+        "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    })
+    if dataset.scorable and cfg.get("score", True) and records:
+        jobs = []
+        for record in records:
+            sequence = dataset.sequence(record.name)
+            jobs.append(SequenceJob(record.name, [sequence.mask_paths[i] for i in range(len(sequence))],
+                                    [run.prediction_path(record.name, sequence.frame_name(i))
+                                     for i in range(len(sequence))], gt_binary=dataset.gt_binary))
+        result = score_jobs(jobs, workers=cfg.get("workers"))
+        metrics.update(result.global_metrics())
+        write_per_sequence_csv(result, run.root / "per_sequence.csv")
+        write_global_csv(result, run.root / "global_results.csv")
+    if isinstance(dataset, YouTubeVOSDataset) and not failures:
+        metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
+    return metrics
+
+
+def _log_to_loggers(cfg: DictConfig, metrics: Dict[str, Any]) -> None:
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for logger_cfg in (cfg.get("logger") or {}).values():
+        logger = instantiate(logger_cfg)
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_metrics(numbers)
+        logger.finalize("success")
+
+
+def _print_summary(metrics: Dict[str, Any], root: Path) -> None:
+    lines = []
+    if metrics["J&F-Mean"] is not None:
+        lines.append(f"J&F {100 * metrics['J&F-Mean']:.2f}  (J {100 * metrics['J-Mean']:.2f}, "
+                     f"F {100 * metrics['F-Mean']:.2f}) on {metrics['sequences']} sequences of {metrics['dataset']}")
+    if metrics["fps"]:
+        lines.append(f"{metrics['fps']:.2f} fps over {metrics['frames']} frames, peak memory "
+                     f"{metrics['peak_memory_mb']:.0f} MiB")
+    if metrics["failed_sequences"]:
+        lines.append(f"FAILED: {', '.join(metrics['failed_sequences'])} (see the log; rerun to retry them)")
+    if metrics.get("submission"):
+        lines.append(f"submission archive: {metrics['submission']}")
+    lines.append(f"results: {root}/metrics.json, predictions in {root}/predictions")
+    print("\n".join(lines))
