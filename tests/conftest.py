@@ -55,3 +55,33 @@ def require_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real test data not found at {path} (the shared data folder is absent)")
     return path
+
+
+def compose(config_name: str, overrides: list):
+    """A config composed with Hydra's compose API, as the entry points would see it."""
+    import os
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    os.environ.setdefault("STCNBUF_ROOT", str(REPO))
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=overrides)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """The tiny random-weight network saved in the original STCN format."""
+    from stcnbuf.checkpoint import export_original
+
+    return export_original(tiny_net(), tmp_path_factory.mktemp("weights") / "tiny.pth")
+
+
+def link_sequence(frames, masks, out_frames: Path, out_masks: Path) -> None:
+    """Symlink frame and mask files into a dataset layout (real files, no copies)."""
+    out_frames.mkdir(parents=True, exist_ok=True)
+    out_masks.mkdir(parents=True, exist_ok=True)
+    for src in frames:
+        (out_frames / src.name).symlink_to(src.resolve())
+    for src in masks:
+        (out_masks / src.name).symlink_to(src.resolve())

@@ -1,0 +1,182 @@
+"""DAVIS 2017 semi-supervised scoring: sequences of label maps to per-object J and F, global J&F, CSV files.
+
+The protocol of the official davis2017-evaluation kit: objects are ids ``1..N``, ``N`` the largest id of
+the first ground-truth frame (void 255 counts as background everywhere, no pixel is excluded); the first
+and the last frame are not scored; a predicted id above ``N`` is an error; global metrics are means over
+all objects of all sequences.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from stcnbuf.evaluation.metrics import boundary_f, jaccard, statistics
+from stcnbuf.io import atomic_write_text, read_label_png
+
+VOID = 255
+#: Columns of the global CSV, in the kit's order; ``ObjectScore`` attribute of each per-object mean.
+GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
+_ATTRIBUTES = {"J-Mean": "j_mean", "J-Recall": "j_recall", "J-Decay": "j_decay",
+               "F-Mean": "f_mean", "F-Recall": "f_recall", "F-Decay": "f_decay"}
+
+
+@dataclass(eq=False)
+class ObjectScore:
+    """One object's per-frame J and F over the scored frames, and their statistics (``statistics``)."""
+
+    name: str  #: ``<sequence>_<object id>``
+    j: np.ndarray = field(repr=False)
+    f: np.ndarray = field(repr=False)
+    j_mean: float = field(init=False)
+    j_recall: float = field(init=False)
+    j_decay: float = field(init=False)
+    f_mean: float = field(init=False)
+    f_recall: float = field(init=False)
+    f_decay: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.j_mean, self.j_recall, self.j_decay = statistics(self.j)
+        self.f_mean, self.f_recall, self.f_decay = statistics(self.f)
+
+
+@dataclass
+class EvaluationResult:
+    """The scores of all objects of all sequences, in job order."""
+
+    objects: list[ObjectScore]
+
+    def global_metrics(self) -> dict[str, float]:
+        """Object-weighted means, keyed by ``GLOBAL_COLUMNS``; J&F-Mean is the mean of J-Mean and F-Mean."""
+        if not self.objects:
+            raise ValueError("no object was scored")
+        means = {key: float(np.mean([getattr(o, attr) for o in self.objects])) for key, attr in _ATTRIBUTES.items()}
+        return {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2, **means}
+
+
+@dataclass
+class SequenceJob:
+    """The label PNGs of one sequence, one ground-truth and one prediction path per frame.
+
+    Predictions of the first and the last frame are not read (those frames are not scored).
+    ``gt_binary``: DAVIS 2016 grayscale masks, any nonzero pixel is object 1 (255 is the object, not void).
+    """
+
+    name: str
+    gt_paths: list[Path]
+    pred_paths: list[Path]
+    gt_binary: bool = False
+
+
+def _scored_frames(name: str, num_frames: int) -> slice:
+    if num_frames < 3:
+        raise ValueError(f"sequence {name}: {num_frames} frame(s), but the first and the last are not scored; "
+                         "at least 3 are needed")
+    return slice(1, num_frames - 1)
+
+
+def _num_objects(first_gt: np.ndarray) -> int:
+    return int(np.where(first_gt == VOID, 0, first_gt).max(initial=0))
+
+
+def _score_frames(name: str, num_objects: int, gt: np.ndarray, pred: np.ndarray) -> list[ObjectScore]:
+    """Scores of objects ``1..num_objects`` on the scored frames ``gt``, ``pred`` (uint8 ``[T, H, W]``)."""
+    top = int(pred.max(initial=0))
+    if top > num_objects:
+        raise ValueError(f"sequence {name}: the prediction holds id {top}, but the first ground-truth frame has "
+                         f"{num_objects} object(s)")
+    scores = []
+    for k in range(1, num_objects + 1):
+        gt_k, pred_k = gt == k, pred == k
+        scores.append(ObjectScore(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k)))
+    return scores
+
+
+def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray) -> list[ObjectScore]:
+    """Score one sequence from uint8 label maps ``[T, H, W]`` of all its frames (first and last included)."""
+    gt_labels, pred_labels = np.asarray(gt_labels), np.asarray(pred_labels)
+    if gt_labels.ndim != 3 or gt_labels.shape != pred_labels.shape:
+        raise ValueError(f"sequence {name}: ground truth {gt_labels.shape} and prediction {pred_labels.shape} "
+                         "must be label maps [T, H, W] of one shape")
+    scored = _scored_frames(name, len(gt_labels))
+    return _score_frames(name, _num_objects(gt_labels[0]), gt_labels[scored], pred_labels[scored])
+
+
+def _read(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    labels = read_label_png(path)
+    if labels.shape != shape:
+        raise ValueError(f"{path}: {labels.shape[1]}×{labels.shape[0]} pixels, but the sequence's ground truth "
+                         f"is {shape[1]}×{shape[0]}")
+    return labels
+
+
+def _score_job(job: SequenceJob) -> list[ObjectScore]:
+    """Read one sequence's PNGs (the frames that are scored, and the first ground truth) and score it."""
+    if len(job.pred_paths) != len(job.gt_paths):
+        raise ValueError(f"sequence {job.name}: {len(job.pred_paths)} prediction paths for "
+                         f"{len(job.gt_paths)} ground-truth frames")
+    scored = _scored_frames(job.name, len(job.gt_paths))
+    first = read_label_png(job.gt_paths[0])
+    gt = np.stack([_read(p, first.shape) for p in job.gt_paths[scored]])
+    pred = np.stack([_read(p, first.shape) for p in job.pred_paths[scored]])
+    if job.gt_binary:
+        first, gt = (first > 0).astype(np.uint8), (gt > 0).astype(np.uint8)
+    return _score_frames(job.name, _num_objects(first), gt, pred)
+
+
+def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bool = True) -> EvaluationResult:
+    """Score sequences in ``workers`` processes (default: one per CPU; 1 runs here), with a progress bar.
+
+    The first error (a missing or unreadable file, a size mismatch, an id above the object count) cancels
+    the remaining sequences and is raised.
+    """
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    with tqdm(total=len(jobs), desc="J&F", unit="seq", disable=not progress) as bar:
+        if workers == 1 or len(jobs) <= 1:
+            scores = []
+            for job in jobs:
+                scores.append(_score_job(job))
+                bar.update()
+        else:
+            # One OpenCV thread per worker: the processes already use the cores.
+            with ProcessPoolExecutor(min(workers, len(jobs)), initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+                futures = [pool.submit(_score_job, job) for job in jobs]
+                try:
+                    for future in as_completed(futures):
+                        future.result()
+                        bar.update()
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
+                scores = [future.result() for future in futures]
+    return EvaluationResult([obj for sequence in scores for obj in sequence])
+
+
+def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: list[list]) -> Path:
+    """Write a CSV atomically; floats as ``repr`` (full precision)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return atomic_write_text(path, text.getvalue())
+
+
+def write_global_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
+    """One row: J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay."""
+    metrics = result.global_metrics()
+    return _write_csv(path, GLOBAL_COLUMNS, [[metrics[key] for key in GLOBAL_COLUMNS]])
+
+
+def write_per_sequence_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
+    """One row per object: Sequence (``<sequence>_<id>``), J-Mean, F-Mean."""
+    return _write_csv(path, ("Sequence", "J-Mean", "F-Mean"), [[o.name, o.j_mean, o.f_mean] for o in result.objects])

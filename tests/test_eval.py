@@ -1,0 +1,136 @@
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from stcnbuf.evaluation.app import evaluate
+from stcnbuf.io.masks import read_label_png
+from tests.conftest import REPO, compose, require_shared
+from tests.test_datasets import youtube_fixture
+
+TINY_DATA = ["data.height=48", "data.width=80", "data.train_sequences=1", "data.train_frames=4",
+             "data.val_sequences=2", "data.val_frames=8", "data.long_sequences=1", "data.long_frames=8"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+def run_eval(tmp_path, data_dir, checkpoint, *overrides):
+    cfg = compose("eval", [f"paths.data_dir={data_dir}", f"model.checkpoint={checkpoint}",
+                           f"output_dir={tmp_path / 'out'}", "logger=none", "workers=1", *TINY_DATA, *overrides])
+    return evaluate(cfg)
+
+
+def test_eval_writes_predictions_scores_and_metrics(tmp_path, data_dir, tiny_checkpoint):
+    metrics = run_eval(tmp_path, data_dir, tiny_checkpoint, "memory.capacity=2")
+    out = tmp_path / "out"
+    for key in ("J&F-Mean", "J-Mean", "F-Mean", "fps", "peak_memory_mb", "checkpoint_sha256", "config"):
+        assert metrics[key] is not None, key
+    assert 0 <= metrics["J&F-Mean"] <= 1 and metrics["fps"] > 0 and metrics["complete"]
+    assert json.loads((out / "metrics.json").read_text())["J&F-Mean"] == metrics["J&F-Mean"]
+    assert sorted(p.name for p in (out / "predictions").iterdir()) == ["val_000", "val_001"]
+    pngs = sorted((out / "predictions" / "val_000").glob("*.png"))
+    assert [p.stem for p in pngs] == [f"{i:05d}" for i in range(8)]
+    assert read_label_png(pngs[3]).shape == (48, 80)
+    rows = (out / "per_sequence.csv").read_text().splitlines()
+    assert rows[0] == "Sequence,J-Mean,F-Mean" and rows[1].startswith("val_000_1,")
+    assert metrics["config"]["memory"]["capacity"] == 2
+
+
+def test_rerun_resumes_only_with_the_same_configuration(tmp_path, data_dir, tiny_checkpoint):
+    first = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online", "memory=unbounded")
+    png = tmp_path / "out" / "predictions" / "val_001" / "00004.png"
+    stamp = png.stat().st_mtime_ns
+    second = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online", "memory=unbounded")
+    assert png.stat().st_mtime_ns == stamp
+    assert second["J&F-Mean"] == first["J&F-Mean"] and second["frames"] == first["frames"]
+    with pytest.raises(ValueError, match=r"another configuration \(inference.top_k: 20 -> 7\)"):
+        run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online", "memory=unbounded", "inference.top_k=7")
+    run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online", "memory=unbounded", "inference.top_k=7",
+             "overwrite=true")
+    assert png.stat().st_mtime_ns != stamp
+
+
+def test_a_failing_sequence_does_not_lose_the_others(tmp_path, data_dir, tiny_checkpoint):
+    run_eval(tmp_path, data_dir, tiny_checkpoint)  # generates the data
+    root = next(data_dir.glob("synthetic-*"))
+    broken = root / "JPEGImages" / "480p" / "val_001" / "00003.jpg"
+    original = broken.read_bytes()
+    broken.write_bytes(b"broken")
+    try:
+        metrics = run_eval(tmp_path, data_dir, tiny_checkpoint, "overwrite=true", "inference.top_k=5")
+    finally:
+        broken.write_bytes(original)
+    assert list(metrics["failed_sequences"]) == ["val_001"]
+    assert "00003.jpg" in metrics["failed_sequences"]["val_001"]
+    assert not metrics["complete"] and metrics["sequences"] == 1 and metrics["J&F-Mean"] is not None
+    retried = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference.top_k=5")
+    assert retried["complete"] and retried["sequences"] == 2
+
+
+def test_offline_from_the_middle_frame(tmp_path, data_dir, tiny_checkpoint):
+    metrics = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=offline", "inference.init_frame=middle",
+                       "inference.order=random", "inference.burn_in_passes=2", "memory=fifo", "memory.capacity=2")
+    assert metrics["complete"] and len(list((tmp_path / "out" / "predictions" / "val_000").glob("*.png"))) == 8
+
+
+def test_youtube_vos_outputs_exactly_the_required_frames_and_a_submission(tmp_path, tiny_checkpoint):
+    root = youtube_fixture(tmp_path / "yt", require_shared())
+    cfg = compose("eval", [f"model.checkpoint={tiny_checkpoint}", f"output_dir={tmp_path / 'out'}", "logger=none",
+                           "data=youtubevos2019", f"data.root={root}", "data.all_frames=true",
+                           "data.shorter_side=96", "inference=online", "memory=buffer", "memory.capacity=6"])
+    metrics = evaluate(cfg)
+    assert metrics["complete"] and metrics["J&F-Mean"] is None
+    caps = tmp_path / "out" / "predictions" / "caps"
+    assert sorted(int(p.stem) for p in caps.glob("*.png")) == sorted(set(range(0, 87, 5)) | {33})
+    assert read_label_png(caps / "00035.png").shape == (853, 480)
+    assert 2 not in np.unique(read_label_png(caps / "00030.png"))  # object 2 enters at frame 33
+    assert 2 in np.unique(read_label_png(caps / "00033.png"))
+    with zipfile.ZipFile(metrics["submission"]) as archive:
+        names = archive.namelist()
+    assert "Annotations/caps/00033.png" in names and "Annotations/judo/00015.png" in names
+    assert len(names) == len(list(caps.glob("*.png"))) + len(list((tmp_path / "out/predictions/judo").glob("*.png")))
+    offline = evaluate(compose("eval", [f"model.checkpoint={tiny_checkpoint}", f"output_dir={tmp_path / 'off'}",
+                                        "logger=none", "data=youtubevos2019", f"data.root={root}",
+                                        "data.shorter_side=96", "data.sequences=[judo]", "inference=offline"]))
+    assert "use inference=online" in offline["failed_sequences"]["judo"]
+
+
+def _run(args, cwd, env_extra=None):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_eval_command_line_and_a_two_by_two_sweep(tmp_path, data_dir, tiny_checkpoint):
+    run_eval(tmp_path / "gen", data_dir, tiny_checkpoint)  # make sure the tiny synthetic set exists
+    root = next(data_dir.glob("synthetic-*"))
+    done = _run(["eval.py", "data=davis2017", f"data.root={root}", "data.split=val",
+                 f"model.checkpoint={tiny_checkpoint}", "memory=unbounded", "inference=online",
+                 "inference.mem_every=5", "inference.top_k=20", "device=cpu", f"output_dir={tmp_path / 'cli'}",
+                 "logger=wandb"], REPO, {"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "J&F" in done.stdout and (tmp_path / "cli" / "metrics.json").is_file()
+    assert any((tmp_path / "cli" / "wandb").glob("offline-run-*"))
+    sweep = _run(["eval.py", "-m", "memory.capacity=2,4", "inference.order=none,strided",
+                  f"model.checkpoint={tiny_checkpoint}", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path / 'logs'}",
+                  "logger=none", *TINY_DATA], REPO)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    summary = next((tmp_path / "logs" / "eval" / "multiruns").glob("*/summary.csv"))
+    lines = summary.read_text().splitlines()
+    assert lines[0].startswith("run,memory.capacity,inference.order,J&F-Mean,J-Mean,F-Mean,fps,peak_memory_mb")
+    assert len(lines) == 5
+    assert (summary.parent / "summary.png").stat().st_size > 1000 and (summary.parent / "summary.md").is_file()
+
+
+def test_missing_checkpoint_is_explained(tmp_path, data_dir):
+    cfg = compose("eval", [f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", f"output_dir={tmp_path / 'o'}",
+                           "logger=none", *TINY_DATA])
+    with pytest.raises(FileNotFoundError, match="no checkpoint to evaluate: set model.checkpoint=FILE"):
+        evaluate(cfg)
