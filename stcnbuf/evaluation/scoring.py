@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -148,8 +149,10 @@ def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bo
                 scores.append(_score_job(job))
                 bar.update()
         else:
-            # One OpenCV thread per worker: the processes already use the cores.
-            with ProcessPoolExecutor(min(workers, len(jobs)), initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+            # Fresh (spawned) workers: forking a process whose thread pools (PyTorch, OpenCV) are running can
+            # deadlock the children. One OpenCV thread per worker: the processes already use the cores.
+            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=cv2.setNumThreads, initargs=(1,)) as pool:
                 futures = [pool.submit(_score_job, job) for job in jobs]
                 try:
                     for future in as_completed(futures):
