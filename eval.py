@@ -11,9 +11,9 @@ os.environ.setdefault("STCNBUF_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    from stcnbuf.evaluation.app import evaluate
+    from stcnbuf.evaluation.app import evaluate, objective
 
-    return evaluate(cfg)["J&F-Mean"]
+    return objective(evaluate(cfg), cfg.get("memory_budget_mb"))
 
 
 if __name__ == "__main__":

@@ -198,6 +198,8 @@ def guess_architecture(state: Mapping[str, Tensor]) -> Dict[str, object]:
         "decoder_dims": [int(state["decoder.compress.conv1.weight"].shape[0]),
                          int(state["decoder.up_16_8.out_conv.conv1.weight"].shape[0]),
                          int(state["decoder.up_8_4.out_conv.conv1.weight"].shape[0])],
+        "key_width": int(state["key_encoder.conv1.weight"].shape[0]) if key_backbone == "resnet18" else 64,
+        "value_width": int(state["value_encoder.conv1.weight"].shape[0]),
     }
 
 

@@ -7,11 +7,13 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 import psutil
 import torch
+from omegaconf import OmegaConf
 
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.memory.bank import MemoryBank
@@ -48,10 +50,13 @@ class StreamResult:
     memory_bytes: List[int] = field(default_factory=list)
 
 
-MODELS = {
-    "stcn": dict(key_backbone="resnet50", key_dim=64, value_dim=512, decoder_dims=(512, 256, 256)),
-    "stcn_small": dict(key_backbone="resnet18", key_dim=64, value_dim=128, decoder_dims=(128, 64, 64)),
-}
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def model_architecture(name: str) -> dict:
+    """STCN arguments of ``configs/model/<name>.yaml``."""
+    net = OmegaConf.to_container(OmegaConf.load(CONFIGS / "model" / f"{name}.yaml").net)
+    return {k: v for k, v in net.items() if k != "_target_"}
 
 
 def synthetic_stream(cfg: StreamConfig):
@@ -85,7 +90,7 @@ def run_stream(cfg: StreamConfig, progress: bool = True) -> StreamResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    net = STCN(**MODELS[cfg.model])
+    net = STCN(**model_architecture(cfg.model))
     memory = MemoryBank(cfg.policy, cfg.capacity, temp_size=cfg.temp_size, device=cfg.device)
     seg = OnlineSegmenter(net, memory, mem_every=cfg.mem_every, top_k=cfg.top_k, device=cfg.device,
                           precision=cfg.precision, compile=cfg.compile)

@@ -93,6 +93,15 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
     return metrics
 
 
+def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None) -> Optional[float]:
+    """The value an entry point returns to Hydra sweepers: J&F, or 0 when peak memory is over budget."""
+    if memory_budget_mb is not None and (metrics["peak_memory_mb"] or 0) > memory_budget_mb:
+        log.warning("peak memory %.0f MiB exceeds memory_budget_mb=%s: objective 0", metrics["peak_memory_mb"],
+                    memory_budget_mb)
+        return 0.0
+    return metrics["J&F-Mean"]
+
+
 def _segment(dataset: VOSDataset, name: str, segmenter, offline: bool, cfg: DictConfig, run: RunDirectory,
              device: torch.device, label: str) -> SequenceRecord:
     sequence = dataset.sequence(name)

@@ -1,4 +1,8 @@
-"""Key encoder (ResNet-50 or -18 up to layer 3) and value encoder (ResNet-18 with mask channels + fusion)."""
+"""Key encoder (ResNet-50 or ResNet-18 up to layer 3) and value encoder (ResNet-18 with mask channels + fusion).
+
+ResNet-18 trunks take a base ``width`` (64 in torchvision's ResNet-18 and in released checkpoints); a
+narrower trunk (e.g. 32) makes a network small enough to train on a CPU.
+"""
 
 from __future__ import annotations
 
@@ -11,33 +15,65 @@ from torch import Tensor, nn
 
 from stcnbuf.model.blocks import CBAM, ResBlock
 
-#: Output widths (f4, f8, f16) of the supported key backbones.
-KEY_BACKBONE_CHANNELS: Dict[str, Tuple[int, int, int]] = {
-    "resnet50": (256, 512, 1024),
-    "resnet18": (64, 128, 256),
-}
-#: Width of the value encoder's layer 3 output (ResNet-18).
-VALUE_BACKBONE_CHANNELS = 256
+KEY_BACKBONES = ("resnet50", "resnet18")
+
+
+def key_channels(backbone: str, width: int = 64) -> Tuple[int, int, int]:
+    """Widths ``(f4, f8, f16)`` of a key backbone."""
+    if backbone == "resnet50":
+        return 256, 512, 1024
+    if backbone == "resnet18":
+        return width, 2 * width, 4 * width
+    raise ValueError(f"unknown key backbone {backbone!r}; choose one of {', '.join(KEY_BACKBONES)}")
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (torchvision's parameter names); STCN's value encoder gives its convolutions biases."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=bias)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=bias)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=bias),
+                                            nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+def _make_layer(in_channels: int, out_channels: int, stride: int, bias: bool) -> nn.Sequential:
+    return nn.Sequential(BasicBlock(in_channels, out_channels, stride, bias), BasicBlock(out_channels, out_channels, 1, bias))
 
 
 class KeyEncoder(nn.Module):
-    """torchvision ResNet stem and layers 1-3; returns (f16, f8, f4) at strides 16, 8, 4.
+    """ResNet stem and layers 1-3; returns (f16, f8, f4) at strides 16, 8, 4.
 
     Layer 1 is named ``res2`` as in the released STCN checkpoints.
     """
 
-    def __init__(self, backbone: str = "resnet50") -> None:
+    def __init__(self, backbone: str = "resnet50", width: int = 64) -> None:
         super().__init__()
-        if backbone not in KEY_BACKBONE_CHANNELS:
-            raise ValueError(f"unknown key backbone {backbone!r}; choose one of {sorted(KEY_BACKBONE_CHANNELS)}")
-        resnet = getattr(torchvision.models, backbone)(weights=None)
-        self.conv1 = resnet.conv1
-        self.bn1 = resnet.bn1
-        self.relu = resnet.relu
-        self.maxpool = resnet.maxpool
-        self.res2 = resnet.layer1
-        self.layer2 = resnet.layer2
-        self.layer3 = resnet.layer3
+        key_channels(backbone, width)  # validates the name
+        if backbone == "resnet50":
+            resnet = torchvision.models.resnet50(weights=None)
+            self.conv1, self.bn1, self.maxpool = resnet.conv1, resnet.bn1, resnet.maxpool
+            self.res2, self.layer2, self.layer3 = resnet.layer1, resnet.layer2, resnet.layer3
+        else:
+            self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.res2 = _make_layer(width, width, 1, bias=False)
+            self.layer2 = _make_layer(width, 2 * width, 2, bias=False)
+            self.layer3 = _make_layer(2 * width, 4 * width, 2, bias=False)
+        self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -52,40 +88,9 @@ class KeyEncoder(nn.Module):
         mapped: Dict[str, Tensor] = {}
         for name, tensor in state.items():
             target = "res2." + name[len("layer1."):] if name.startswith("layer1.") else name
-            if target in own:
+            if target in own and own[target].shape == tensor.shape:
                 mapped[target] = tensor
         return mapped
-
-
-def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
-
-
-class BasicBlock(nn.Module):
-    """ResNet basic block whose convolutions carry biases (the layout of STCN's value encoder)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = _conv3x3(in_channels, out_channels, stride)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = _conv3x3(out_channels, out_channels)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride), nn.BatchNorm2d(out_channels)
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
-
-
-def _make_layer(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(BasicBlock(in_channels, out_channels, stride), BasicBlock(out_channels, out_channels))
 
 
 class FeatureFusionBlock(nn.Module):
@@ -107,16 +112,16 @@ class FeatureFusionBlock(nn.Module):
 class ValueEncoder(nn.Module):
     """ResNet-18 (layers 1-3) over RGB + this object's mask + the other objects' masks, fused with f16."""
 
-    def __init__(self, key_f16_channels: int = 1024, value_dim: int = 512) -> None:
+    def __init__(self, key_f16_channels: int = 1024, value_dim: int = 512, width: int = 64) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(5, 64, 7, stride=2, padding=3)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(5, width, 7, stride=2, padding=3)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = _make_layer(64, 64, 1)
-        self.layer2 = _make_layer(64, 128, 2)
-        self.layer3 = _make_layer(128, VALUE_BACKBONE_CHANNELS, 2)
-        self.fuser = FeatureFusionBlock(VALUE_BACKBONE_CHANNELS + key_f16_channels, value_dim)
+        self.layer1 = _make_layer(width, width, 1, bias=True)
+        self.layer2 = _make_layer(width, 2 * width, 2, bias=True)
+        self.layer3 = _make_layer(2 * width, 4 * width, 2, bias=True)
+        self.fuser = FeatureFusionBlock(4 * width + key_f16_channels, value_dim)
 
     def forward(self, image: Tensor, key_f16: Tensor, masks: Tensor) -> Tensor:
         """``image [B,3,H,W]``, ``key_f16 [B,C16,H/16,W/16]``, ``masks [B,K,H,W]`` -> ``[B,K,Cv,H/16,W/16]``."""
@@ -144,7 +149,7 @@ class ValueEncoder(nn.Module):
         for name, tensor in own.items():
             if name.startswith("fuser."):
                 continue
-            if name == "conv1.weight":
+            if name == "conv1.weight" and state.get(name) is not None and state[name].shape[0] == tensor.shape[0]:
                 weight = torch.zeros_like(tensor)
                 weight[:, :3] = state["conv1.weight"]
                 mapped[name] = weight

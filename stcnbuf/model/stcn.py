@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from stcnbuf.model.decoder import Decoder
-from stcnbuf.model.encoders import KEY_BACKBONE_CHANNELS, KeyEncoder, ValueEncoder
+from stcnbuf.model.encoders import KeyEncoder, ValueEncoder, key_channels
 
 
 class KeyProjection(nn.Module):
@@ -28,7 +28,9 @@ class STCN(nn.Module):
     """Space-Time Correspondence Network (the evaluation network of released checkpoints).
 
     With the defaults (``key_backbone="resnet50"``, ``key_dim=64``, ``value_dim=512``,
-    ``decoder_dims=(512, 256, 256)``) the parameter names and shapes equal the released ``stcn.pth``.
+    ``decoder_dims=(512, 256, 256)``, widths 64) the parameter names and shapes equal the released
+    ``stcn.pth``. ``key_width`` (ResNet-18 key backbones only) and ``value_width`` set the base width of the
+    ResNet-18 trunks.
     """
 
     def __init__(
@@ -37,13 +39,15 @@ class STCN(nn.Module):
         key_dim: int = 64,
         value_dim: int = 512,
         decoder_dims: Sequence[int] = (512, 256, 256),
+        key_width: int = 64,
+        value_width: int = 64,
     ) -> None:
         super().__init__()
-        f4_ch, f8_ch, f16_ch = KEY_BACKBONE_CHANNELS[key_backbone]
+        f4_ch, f8_ch, f16_ch = key_channels(key_backbone, key_width)
         self.key_dim = key_dim
         self.value_dim = value_dim
-        self.key_encoder = KeyEncoder(key_backbone)
-        self.value_encoder = ValueEncoder(f16_ch, value_dim)
+        self.key_encoder = KeyEncoder(key_backbone, key_width)
+        self.value_encoder = ValueEncoder(f16_ch, value_dim, value_width)
         self.key_proj = KeyProjection(f16_ch, key_dim)
         self.key_comp = nn.Conv2d(f16_ch, value_dim, 3, padding=1)
         self.decoder = Decoder(value_dim, f8_ch, f4_ch, tuple(decoder_dims))

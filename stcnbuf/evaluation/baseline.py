@@ -1,0 +1,27 @@
+"""The trivial baseline: the first mask copied to every frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from stcnbuf.data.base import VOSDataset
+from stcnbuf.evaluation.scoring import SequenceJob, score_jobs
+from stcnbuf.io.masks import write_label_png
+
+
+def copy_first_mask(dataset: VOSDataset, out_dir: Path, workers: Optional[int] = None) -> Dict[str, float]:
+    """Write the first annotation (its object ids only) as the prediction of every frame and score it."""
+    jobs = []
+    for name in dataset.names:
+        sequence = dataset.sequence(name)
+        first = sequence.annotations()[0]
+        labels = np.where(np.isin(first.labels, first.object_ids), first.labels, 0).astype(np.uint8)
+        paths = [Path(out_dir) / name / f"{sequence.frame_name(i)}.png" for i in range(len(sequence))]
+        for path in paths:
+            write_label_png(path, labels)
+        jobs.append(SequenceJob(name, [sequence.mask_paths[i] for i in range(len(sequence))], paths,
+                                gt_binary=dataset.gt_binary))
+    return score_jobs(jobs, workers=workers, progress=False).global_metrics()

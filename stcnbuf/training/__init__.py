@@ -1,0 +1,1 @@
+"""Training: the Lightning module, the loss, callbacks, and the quickstart report."""

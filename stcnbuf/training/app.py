@@ -1,0 +1,86 @@
+"""The training application behind ``train.py``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from stcnbuf.build import build_network
+from stcnbuf.checkpoint import export_original, read_network_state
+
+log = logging.getLogger(__name__)
+
+
+def resolve_resume(cfg: DictConfig) -> Optional[str]:
+    """``ckpt_path``: a file, or ``last`` for the newest ``last.ckpt`` of earlier runs of this task."""
+    wanted = cfg.get("ckpt_path")
+    if not wanted:
+        return None
+    if wanted != "last":
+        if not Path(wanted).is_file():
+            raise FileNotFoundError(f"ckpt_path={wanted}: no such checkpoint")
+        return str(wanted)
+    runs = Path(cfg.paths.log_dir) / cfg.task_name
+    found = sorted(runs.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    found = [p for p in found if not str(p).startswith(str(cfg.output_dir))]
+    if not found:
+        raise FileNotFoundError(f"ckpt_path=last: no last.ckpt under {runs} to resume")
+    log.info("resuming from %s", found[-1])
+    return str(found[-1])
+
+
+def train(cfg: DictConfig) -> Dict[str, Any]:
+    """Fit, export the best network in the original STCN format, optionally evaluate it."""
+    start = time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True)
+    resume = resolve_resume(cfg)
+    net = build_network(cfg.model)
+    settings = {key: {k: v for k, v in OmegaConf.to_container(cfg[key], resolve=True).items() if k != "_target_"}
+                for key in ("val_memory", "val_inference")}
+    module = instantiate(cfg.module, net=net, _convert_="all", **settings)
+    datamodule = instantiate(cfg.datamodule)
+    callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c is not None}
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    if not loggers:  # nothing to report learning rates to
+        callbacks = {n: c for n, c in callbacks.items() if not isinstance(c, LearningRateMonitor)}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    result: Dict[str, Any] = {"steps": trainer.global_step, "train_seconds": time.perf_counter() - start}
+    best = callbacks.get("best")
+    checkpoint = Path(best.best_model_path) if best is not None and best.best_model_path else None
+    if checkpoint is None and "last" in callbacks and callbacks["last"].last_model_path:
+        checkpoint = Path(callbacks["last"].last_model_path)
+    if not trainer.is_global_zero or checkpoint is None:
+        return result
+    result["checkpoint"] = str(checkpoint)
+    result["val/J&F"] = float(best.best_model_score) if best is not None and best.best_model_score is not None else None
+    result["exported"] = str(export_original(read_network_state(checkpoint), Path(cfg.output_dir) / "stcn_export.pth"))
+    if cfg.get("evaluate_after") and cfg.get("val_data") is not None:
+        from stcnbuf.training.report import evaluate_checkpoint
+
+        result["evaluation"] = evaluate_checkpoint(cfg, checkpoint, Path(cfg.output_dir))
+    result["total_seconds"] = time.perf_counter() - start
+    _print_report(result, Path(cfg.output_dir))
+    return result
+
+
+def _print_report(result: Dict[str, Any], out: Path) -> None:
+    lines = [f"trained {result['steps']} steps in {result['train_seconds'] / 60:.1f} min"]
+    evaluation = result.get("evaluation")
+    if evaluation:
+        model, baseline = evaluation["model"], evaluation["baseline"]
+        lines.append(f"held-out J&F {100 * model['J&F-Mean']:.1f} (J {100 * model['J-Mean']:.1f}, "
+                     f"F {100 * model['F-Mean']:.1f}); copying the first mask: {100 * baseline['J&F-Mean']:.1f}; "
+                     f"{model['fps']:.1f} fps")
+        lines.append(f"metrics:     {out / 'eval' / 'metrics.json'}")
+        lines.append(f"overlays:    {evaluation['overlays']}")
+    lines.append(f"checkpoint:  {result['checkpoint']} (original STCN format: {result['exported']})")
+    lines.append(f"total time {result['total_seconds'] / 60:.1f} min")
+    print("\n".join(lines))

@@ -1,0 +1,263 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stcnbuf.checkpoint import export_original, load_network_weights
+from stcnbuf.data.augment import AugmentConfig
+from stcnbuf.data.clips import (ClipDataset, ClipSpec, Curriculum, EpochIndexSampler, StaticImageSource,
+                                VideoClipSource, WeightedSource, sample_frame_indices)
+from stcnbuf.data.davis import DavisDataset
+from stcnbuf.data.synthetic import SyntheticConfig, write_dataset
+from stcnbuf.inference import OnlineSegmenter
+from stcnbuf.io.masks import write_label_png
+from stcnbuf.memory import MemoryBank
+from stcnbuf.model import STCN
+from stcnbuf.training.app import train
+from stcnbuf.training.losses import BootstrappedCE
+from tests.conftest import REPO, compose, require_shared, tiny_net
+
+TINY_NET = ["model.net.key_backbone=resnet18", "model.net.key_width=16", "model.net.value_width=16",
+            "model.net.key_dim=16", "model.net.value_dim=16", "model.net.decoder_dims=[16,8,8]"]
+FAST = ["trainer=cpu", "datamodule.batch_size=2", "datamodule.num_workers=0", "datamodule.samples_per_epoch=8",
+        "datamodule.spec.augment.crop_size=[64,64]", "logger=none", "evaluate_after=false"]
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    """A tiny synthetic DAVIS-layout set (train, val, long)."""
+    config = SyntheticConfig(height=64, width=96, train_sequences=2, train_frames=10, val_sequences=1, val_frames=8,
+                             long_sequences=1, long_frames=8)
+    return write_dataset(config, tmp_path_factory.mktemp("synthetic") / "set")
+
+
+@pytest.fixture(scope="module")
+def youtube_train_root(synthetic_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("youtube")
+    for kind in ("JPEGImages", "Annotations"):
+        for seq in (synthetic_root / kind / "480p").iterdir():
+            if seq.name.startswith("train"):
+                (root / "train_480p" / kind).mkdir(parents=True, exist_ok=True)
+                (root / "train_480p" / kind / seq.name).symlink_to(seq)
+    return root
+
+
+@pytest.fixture(scope="module")
+def static_root(synthetic_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("static")
+    for jpg in sorted((synthetic_root / "JPEGImages/480p/train_000").glob("*.jpg"))[:3]:
+        (root / jpg.name).symlink_to(jpg)
+        mask = synthetic_root / "Annotations/480p/train_000" / (jpg.stem + ".png")
+        (root / (jpg.stem + ".png")).symlink_to(mask)
+    return root
+
+
+def run_train(tmp_path, *overrides):
+    cfg = compose("train", [f"output_dir={tmp_path / 'run'}", f"paths.log_dir={tmp_path / 'logs'}",
+                            f"paths.data_dir={tmp_path / 'data'}", *FAST, *overrides])
+    return train(cfg)
+
+
+# ---------------------------------------------------------------- pieces
+def test_bootstrapped_ce_on_a_hand_made_case():
+    loss = BootstrappedCE(start_warm=10, end_warm=20, top_p=0.25)
+    logits = torch.zeros(1, 3, 1, 4)
+    logits[0, 1, 0, :] = torch.tensor([4.0, 2.0, 0.0, -2.0])
+    target = torch.ones(1, 1, 4, dtype=torch.long)
+    per_pixel = -torch.log_softmax(logits, 1)[0, 1, 0]
+    plain, p = loss(logits, target, step=5)
+    assert p == 1.0 and torch.isclose(plain, per_pixel.mean())
+    hardest, p = loss(logits, target, step=25)
+    assert p == 0.25 and torch.isclose(hardest, per_pixel.max())  # one pixel of four: the worst
+    assert loss.fraction(15) == pytest.approx(0.625)
+    half, _ = loss(logits, target, step=15)  # p = 0.625: the two hardest pixels
+    assert torch.isclose(half, per_pixel.sort(descending=True).values[:2].mean())
+
+
+def test_curriculum_switches_at_the_given_fractions():
+    curriculum = Curriculum()  # STCN: 5, then 10, 15, 20, 25 from 10 %, 20 %, 30 %, 40 %, 5 from 90 %
+    assert [curriculum.max_gap(p) for p in (0, 0.099, 0.1, 0.25, 0.35, 0.5, 0.89, 0.9, 1.0)] == \
+        [5, 5, 10, 15, 20, 25, 25, 5, 5]
+    with pytest.raises(ValueError, match="must increase"):
+        Curriculum(values=[1, 2], switch_at=[0.5, 0.2])
+
+
+def test_clip_frame_indices_stay_in_range_within_the_gap_and_reverse():
+    rng = np.random.default_rng(0)
+    reversed_count = 0
+    for _ in range(500):
+        idx = sample_frame_indices(30, 3, 7, rng)
+        assert all(0 <= i < 30 for i in idx)
+        ordered = idx if idx[0] <= idx[-1] else idx[::-1]
+        reversed_count += idx[0] > idx[-1]
+        assert all(0 <= b - a <= 7 for a, b in zip(ordered, ordered[1:]))
+    assert 200 < reversed_count < 300
+    assert sample_frame_indices(2, 3, 5, rng) in ([0, 1, 1], [1, 1, 0])
+
+
+def test_clips_have_a_target_and_a_second_object_selector(synthetic_root, static_root):
+    spec = ClipSpec(augment=AugmentConfig(crop_size=(48, 48)))
+    video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
+    dataset = ClipDataset({"video": WeightedSource(video, 1.0)}, 40, spec, Curriculum(initial=3), seed=1)
+    seen_second = seen_single = 0
+    for key in EpochIndexSampler(40):
+        item = dataset[key]
+        assert item["frames"].shape == (3, 3, 48, 48) and item["labels"].shape == (3, 48, 48)
+        assert int((item["labels"][0] == 1).sum()) > 0
+        assert set(torch.unique(item["labels"]).tolist()) <= {0, 1, 2}
+        if item["selector"][1] == 1:
+            seen_second += 1
+        else:
+            seen_single += 1
+            assert int((item["labels"] == 2).sum()) == 0
+    assert seen_second and seen_single
+    again = ClipDataset({"video": WeightedSource(video, 1.0)}, 40, spec, Curriculum(initial=3), seed=1)
+    assert torch.equal(again[(0, 7)]["frames"], dataset[(0, 7)]["frames"])
+    assert not torch.equal(dataset[(1, 7)]["frames"], dataset[(0, 7)]["frames"])
+    static = ClipDataset({"static": WeightedSource(StaticImageSource(static_root), 1.0)}, 4,
+                         ClipSpec(max_objects=1, augment=AugmentConfig(crop_size=(48, 48))), Curriculum())
+    item = static[(0, 0)]
+    assert item["selector"].tolist() == [1.0] and set(torch.unique(item["labels"]).tolist()) == {0, 1}
+    assert EpochIndexSampler(10, rank=1, world_size=2).__len__() == 5
+    assert [i for _, i in EpochIndexSampler(10, rank=1, world_size=2)] == [1, 3, 5, 7, 9]
+
+
+def test_training_needs_every_frame_annotated(tmp_path):
+    caps = require_shared("pumavos", "caps")
+    from stcnbuf.data.folder import FolderDataset
+
+    with pytest.raises(ValueError, match="needs a mask for every frame: folder/caps lacks"):
+        VideoClipSource(FolderDataset(caps))
+
+
+# ---------------------------------------------------------------- experiments
+def tiny_data(root):
+    """Clips and validation from the tiny synthetic set instead of generating the quickstart's."""
+    return ["clips=davis2017", f"clips.davis2017.source.dataset.root={root}", "data@val_data=davis2017",
+            f"val_data.root={root}"]
+
+
+def test_fast_dev_run_quickstart(tmp_path, synthetic_root):
+    result = run_train(tmp_path, "+trainer.fast_dev_run=2", *tiny_data(synthetic_root), *TINY_NET)
+    assert result["steps"] == 2
+
+
+def test_fast_dev_run_stage0(tmp_path, static_root):
+    result = run_train(tmp_path, "experiment=stage0", f"clips.static.source.image_dir={static_root}",
+                       "+trainer.fast_dev_run=2", *TINY_NET)
+    assert result["steps"] == 2
+
+
+def test_fast_dev_run_stage3(tmp_path, synthetic_root, youtube_train_root):
+    result = run_train(tmp_path, "experiment=stage3", f"clips.davis2017.source.dataset.root={synthetic_root}",
+                       f"clips.youtubevos.source.dataset.root={youtube_train_root}", f"val_data.root={synthetic_root}",
+                       "+trainer.fast_dev_run=2", *TINY_NET)
+    assert result["steps"] == 2
+
+
+def test_fast_dev_run_finetune_from_an_original_format_file(tmp_path, synthetic_root):
+    folder = tmp_path / "own_videos"  # the folder layout: JPEGImages/<seq>/, Annotations/<seq>/
+    folder.mkdir()
+    for kind in ("JPEGImages", "Annotations"):
+        (folder / kind).symlink_to(synthetic_root / kind / "480p")
+    checkpoint = export_original(tiny_net(seed=3), tmp_path / "stcn.pth")
+    result = run_train(tmp_path, "experiment=finetune", f"model.checkpoint={checkpoint}",
+                       f"clips.folder.source.dataset.root={folder}", "+trainer.fast_dev_run=2")
+    assert result["steps"] == 2
+
+
+@pytest.mark.slow
+def test_finetune_on_real_frames_from_original_and_stage0_files_then_export(tmp_path):
+    chair = require_shared("pumavos", "chair")
+    net = tiny_net(seed=3)
+    original = export_original(net, tmp_path / "stcn.pth")
+    stage0 = net.state_dict()
+    stage0["value_encoder.conv1.weight"] = stage0["value_encoder.conv1.weight"][:, :4].clone()
+    torch.save(stage0, tmp_path / "stage0.pth")
+    for name, checkpoint in (("original", original), ("stage0", tmp_path / "stage0.pth")):
+        run_dir = tmp_path / name
+        result = run_train(run_dir, "experiment=finetune", f"model.checkpoint={checkpoint}",
+                           f"clips.folder.source.dataset.root={chair}", "trainer.max_steps=3",
+                           "callbacks.last.every_n_train_steps=1", "datamodule.samples_per_epoch=6",
+                           "module.freeze_key_encoder=true")
+        assert result["steps"] == 3
+        trained = load_network_weights(STCN(**_arch()), result["exported"])
+        assert torch.equal(trained.key_encoder.conv1.weight, net.key_encoder.conv1.weight)  # frozen
+        assert not torch.equal(trained.decoder.pred.weight, net.decoder.pred.weight)  # learned
+    # export -> strict reload -> identical predictions
+    ckpt = torch.load(result["checkpoint"], weights_only=True)
+    from_lightning = STCN(**_arch())
+    from_lightning.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items()}, strict=True)
+    reloaded = STCN(**_arch())
+    reloaded.load_state_dict(torch.load(result["exported"], weights_only=True), strict=True)
+    from stcnbuf.data.folder import FolderDataset
+
+    sequence = FolderDataset(chair).sequence("chair")
+    frames = [sequence.read_frame(i)[::4, ::4].copy() for i in range(4)]
+    mask = sequence.read_mask(0)[::4, ::4].copy()
+    outputs = []
+    for model in (from_lightning, reloaded):
+        seg = OnlineSegmenter(model, MemoryBank(), mem_every=2)
+        outputs.append([seg.start(frames[0], mask).probs] + [seg.step(f).probs for f in frames[1:]])
+    for a, b in zip(*outputs):
+        assert torch.equal(a, b)
+
+
+class StopAfter(L.Callback):
+    """Stops training after ``steps`` steps, as if the run had been killed there."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
+
+
+def _arch():
+    return dict(key_backbone="resnet18", key_dim=16, value_dim=32, decoder_dims=(32, 16, 16))
+
+
+def test_resume_from_last_checkpoint_continues_exactly(tmp_path, synthetic_root):
+    common = [*TINY_NET, "callbacks.last.every_n_train_steps=4", "datamodule.samples_per_epoch=8",
+              "trainer.val_check_interval=100", "module.milestones=[5]", "module.loss.start_warm=2",
+              "module.loss.end_warm=6", "datamodule.curriculum.initial=2", "datamodule.curriculum.values=[4]",
+              "datamodule.curriculum.switch_at=[0.5]"]
+    common += tiny_data(synthetic_root)
+    straight = run_train(tmp_path / "straight", "trainer.max_steps=8", *common)
+
+    def run(name, *extra):  # runs inside logs/train/runs/, where ckpt_path=last looks
+        logs = tmp_path / "logs"
+        return train(compose("train", [f"output_dir={logs / 'train' / 'runs' / name}", f"paths.log_dir={logs}",
+                                       f"paths.data_dir={tmp_path / 'data'}", *FAST, *common, *extra]))
+
+    assert run("first", "trainer.max_steps=8", "+callbacks.interrupt._target_=tests.test_training.StopAfter",
+               "+callbacks.interrupt.steps=4")["steps"] == 4
+    resumed = run("second", "trainer.max_steps=8", "ckpt_path=last")
+    assert resumed["steps"] == 8
+    a = torch.load(straight["checkpoint"], weights_only=True)
+    b = torch.load(resumed["checkpoint"], weights_only=True)
+    for key in a["state_dict"]:
+        assert torch.allclose(a["state_dict"][key].float(), b["state_dict"][key].float(), atol=1e-6), key
+    assert a["lr_schedulers"][0]["last_epoch"] == b["lr_schedulers"][0]["last_epoch"] == 8
+    assert a["optimizer_states"][0]["state"][0]["step"] == b["optimizer_states"][0]["state"][0]["step"]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tmp_path, synthetic_root):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    done = subprocess.run([sys.executable, "train.py", "trainer=ddp_cpu", "trainer.max_steps=2",
+                           f"output_dir={tmp_path / 'run'}", f"paths.log_dir={tmp_path / 'logs'}",
+                           f"paths.data_dir={tmp_path / 'data'}", *[o for o in FAST if not o.startswith("trainer=")],
+                           *TINY_NET, *tiny_data(synthetic_root), "callbacks.last.every_n_train_steps=1",
+                           "trainer.val_check_interval=2"],
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "trained 2 steps" in done.stdout
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
