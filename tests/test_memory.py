@@ -272,3 +272,15 @@ def test_read_memory_combines_cohorts():
     second = dense_topk_readout(query, keys[20:], values[20:, CV:], 6).t()
     torch.testing.assert_close(out[0], first, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out[1], second, atol=1e-5, rtol=1e-5)
+
+
+def test_empty_ring_rows_are_never_picked_even_when_top_k_exceeds_the_memory():
+    bank = MemoryBank("unbounded", temp_size=3)
+    fill(bank, 1)
+    out = bank.read(torch.randn(CK, H, W), top_k=50)
+    assert torch.isfinite(out).all()
+    keys = frame(0)[0].reshape(CK, P).t()
+    values = frame(0)[1].reshape(CV, P).t()
+    query = torch.randn(CK, H, W)
+    torch.testing.assert_close(bank.read(query, top_k=50).reshape(CV, P),
+                               dense_topk_readout(query.reshape(CK, P), keys, values, 50).t(), atol=1e-5, rtol=1e-5)

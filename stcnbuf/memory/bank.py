@@ -210,8 +210,13 @@ class MemoryBank:
         """(Re)allocate storage for ``rows`` rows, keeping what is stored."""
         layout = self.layout
         old = self._keys.shape[0]
-        keys = torch.zeros(rows, layout.key_dim, device=self.device, dtype=self.dtype)
-        values = torch.zeros(rows, self.num_objects * layout.value_dim, device=self.device, dtype=self.dtype)
+        # Permanent rows beyond the used ones are never read: no need to clear them (or touch their pages).
+        # Ring rows are read before they are written (with bias -inf and weight 0), so they must be finite.
+        keys = torch.empty(rows, layout.key_dim, device=self.device, dtype=self.dtype)
+        values = torch.empty(rows, self.num_objects * layout.value_dim, device=self.device, dtype=self.dtype)
+        ring = self.temp_size * layout.positions
+        keys[:ring] = 0
+        values[:ring] = 0
         bias = torch.full((rows,), -math.inf, device=self.device)
         row_step = torch.full((rows,), -1, dtype=torch.long, device=self.device)
         if old:
