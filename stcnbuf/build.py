@@ -53,7 +53,8 @@ def build_online(net: STCN, memory_cfg, inference_cfg, device: str | torch.devic
     """An :class:`OnlineSegmenter` from the memory and inference configs."""
     inf = _config(inference_cfg)
     return OnlineSegmenter(net, build_memory(memory_cfg, device), mem_every=inf.mem_every, top_k=inf.top_k,
-                           device=device, precision=inf.get("precision", "fp32"), compile=inf.get("compile", "none"))
+                           device=device, precision=inf.get("precision", "fp32"), compile=inf.get("compile", "none"),
+                           channels_last=inf.get("channels_last", True))
 
 
 def build_offline(net: STCN, memory_cfg, inference_cfg, device: str | torch.device = "cpu") -> OfflineSegmenter:

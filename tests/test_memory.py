@@ -284,3 +284,22 @@ def test_empty_ring_rows_are_never_picked_even_when_top_k_exceeds_the_memory():
     query = torch.randn(CK, H, W)
     torch.testing.assert_close(bank.read(query, top_k=50).reshape(CV, P),
                                dense_topk_readout(query.reshape(CK, P), keys, values, 50).t(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["random_pixel", "unbounded"])
+def test_a_restored_snapshot_continues_identically(policy):
+    def make():
+        return MemoryBank(policy, capacity=None if policy == "unbounded" else 3, temp_size=1, seed=7)
+
+    straight = make()
+    fill(straight, 12)
+    first = make()
+    fill(first, 6)
+    state = first.state_dict()
+    second = make()
+    second.load_state_dict(state)
+    fill(second, 6, start=6)
+    assert torch.equal(second.stored_frames(), straight.stored_frames())
+    torch.testing.assert_close(second.read_inputs()[0], straight.read_inputs()[0])
+    with pytest.raises(ValueError, match="does not fit"):
+        MemoryBank("fifo", capacity=3).load_state_dict(state)

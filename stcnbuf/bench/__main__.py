@@ -1,11 +1,17 @@
-"""``python -m stcnbuf.bench``: per-frame time and peak RSS of the engine on a synthetic video.
+"""``python -m stcnbuf.bench [stream|compare|precision|evaluator|all]``: speed and memory figures.
 
-Each configuration runs in its own process so that peak RSS is its own. Figures are printed as a table,
-written as JSON and plotted (time and RSS against frame index).
+- ``stream``: per-frame time and peak RSS on a synthetic video (480×854, 3 objects, random weights) for each
+  memory policy, at several lengths; each policy in its own process so that peak RSS is its own; a plot of
+  time and RSS against frame index.
+- ``compare``: the engine against STCN's original computation (same weights, same frames), side by side.
+- ``precision``: fp32 against bf16 autocast (speed, label agreement).
+- ``evaluator``: the J&F evaluator against a single-threaded per-frame implementation of the official kit.
 
-    python -m stcnbuf.bench                       # 480×854, 3 objects, fp32: unbounded vs buffer, 600 frames
-    python -m stcnbuf.bench --quick               # a small run that checks everything works
-    python -m stcnbuf.bench --frames 50 150 --policies unbounded fifo --capacity 8
+``all`` (the default) runs every one. Results go to ``--out`` as JSON and Markdown tables.
+
+    python -m stcnbuf.bench                        # everything, full size (hours on a 2-core CPU)
+    python -m stcnbuf.bench --quick                # small sizes: checks that everything runs
+    python -m stcnbuf.bench stream --frames 50 150 --policies unbounded fifo --capacity 8
 """
 
 from __future__ import annotations
@@ -83,6 +89,9 @@ def plot(results: List[Dict], path: Path) -> None:
 
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stcnbuf.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "stream", "compare", "precision", "evaluator"])
+    parser.add_argument("--compare-frames", type=int, default=50, help="frames of the compare/precision runs")
+    parser.add_argument("--checkpoint", default=None, help="a trained checkpoint for the precision run as well")
     parser.add_argument("--quick", action="store_true", help="small frames and few frames (checks, not figures)")
     parser.add_argument("--frames", type=int, nargs="+", default=[50, 150, 600], help="report at these frame counts")
     parser.add_argument("--policies", nargs="+", default=["unbounded", "random_pixel"])
@@ -103,7 +112,86 @@ def main(argv: List[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.height, args.width, args.model = [10, 20], 96, 160, "stcn_small"
-        args.capacity = min(args.capacity, 3)
+        args.capacity, args.compare_frames = min(args.capacity, 3), 6
+    args.out.mkdir(parents=True, exist_ok=True)
+    tables = []
+    if args.what in ("all", "stream"):
+        tables.append(run_streams(args))
+    if args.what in ("all", "compare"):
+        tables.append(run_compare(args))
+    if args.what in ("all", "precision"):
+        tables.append(run_precision(args))
+    if args.what in ("all", "evaluator"):
+        tables.append(run_evaluator(args))
+    (args.out / "summary.md").write_text("\n\n".join(tables) + "\n")
+    print(f"\nwrote the JSON results, {args.out / 'summary.md'} and {args.out / 'stream.png'} into {args.out}"
+          if args.what in ("all", "stream") else f"\nwrote the results into {args.out}")
+
+
+def _stream_config(args: argparse.Namespace, **changes) -> StreamConfig:
+    base = dict(policy="unbounded", capacity=None, temp_size=args.temp_size, frames=args.compare_frames,
+                height=args.height, width=args.width, objects=args.objects, mem_every=args.mem_every,
+                top_k=args.top_k, precision=args.precision, compile=args.compile, model=args.model,
+                device=args.device, threads=args.threads)
+    base.update(changes)
+    return StreamConfig(**base)
+
+
+def _write(args: argparse.Namespace, name: str, data) -> None:
+    (args.out / f"{name}.json").write_text(json.dumps(data, indent=1))
+
+
+def run_compare(args: argparse.Namespace) -> str:
+    from stcnbuf.bench.compare import compare_with_original
+
+    print("comparing with STCN's original computation", file=sys.stderr, flush=True)
+    result = compare_with_original(_stream_config(args))
+    _write(args, "compare", result)
+    table = (f"| frames | stcnbuf s/frame | original s/frame | ratio | label agreement |\n|---|---|---|---|---|\n"
+             f"| {result['frames']} | {result['stcnbuf_s_per_frame']:.3f} | {result['original_s_per_frame']:.3f} | "
+             f"{result['ratio']:.3f} | {result['label_agreement']:.4f} |")
+    print(table)
+    return table
+
+
+def run_precision(args: argparse.Namespace) -> str:
+    from stcnbuf.bench.compare import precision_speed
+
+    rows = ["| network | fp32 s/frame | bf16 s/frame | bf16 speed-up | label agreement |", "|---|---|---|---|---|"]
+    runs = {"random weights": None}
+    if args.checkpoint:
+        runs["checkpoint"] = args.checkpoint
+    results = {}
+    for name, checkpoint in runs.items():
+        print(f"precision: {name}", file=sys.stderr, flush=True)
+        result = precision_speed(_stream_config(args), checkpoint)
+        results[name] = result
+        rows.append(f"| {name} | {result['fp32_s_per_frame']:.3f} | {result['bf16_s_per_frame']:.3f} | "
+                    f"{result['bf16_speedup']:.2f} | {result['label_agreement']:.4f} |")
+    _write(args, "precision", results)
+    print("\n".join(rows))
+    return "\n".join(rows)
+
+
+def run_evaluator(args: argparse.Namespace) -> str:
+    from stcnbuf.bench.evaluator import evaluator_speed, shared_jobs
+
+    data = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not (data / "davis2016").is_dir() or not (data / "davis2017-osvos").is_dir():
+        message = f"evaluator benchmark skipped: real data not found under {data}"
+        print(message, file=sys.stderr)
+        return message
+    print("evaluator throughput", file=sys.stderr, flush=True)
+    result = evaluator_speed(shared_jobs(data, 4 if args.quick else 20))
+    _write(args, "evaluator", result)
+    table = (f"| sequences | official-style s (1 process, per frame) | stcnbuf s | speed-up | max |difference| |\n"
+             f"|---|---|---|---|---|\n| {result['sequences']} | {result['official_style_s']:.2f} | "
+             f"{result['stcnbuf_s']:.2f} | {result['speedup']:.1f} | {result['max_abs_difference']:.1e} |")
+    print(table)
+    return table
+
+
+def run_streams(args: argparse.Namespace) -> str:
     total = max(args.frames)
     results = []
     for policy in args.policies:
@@ -118,11 +206,26 @@ def main(argv: List[str] | None = None) -> None:
     rows = [row for result in results for row in summarise(result, sorted(args.frames), args.window)]
     table = format_table(rows, args.window)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "stream.json").write_text(json.dumps({"rows": rows, "results": results}, indent=1))
-    (args.out / "stream.md").write_text(table + "\n")
+    growth = growth_table(results)
+    print(growth)
+    _write(args, "stream", {"rows": rows, "results": results})
     plot(results, args.out / "stream.png")
-    print(f"\nwrote {args.out / 'stream.json'}, {args.out / 'stream.md'} and {args.out / 'stream.png'}")
+    return table + "\n\n" + growth
+
+
+def growth_table(results: List[Dict]) -> str:
+    """How time and memory grow: the last 50 frames against frames 50-100, peak RSS at the end against frame 100."""
+    lines = ["| policy | s/frame, frames 50-100 | s/frame, last 50 | ratio | peak RSS at 100 | at the end | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for result in results:
+        seconds, peak = result["seconds"], result["peak_rss_mb"]
+        n = len(seconds)
+        if n < 150:
+            continue
+        early, late = sum(seconds[50:100]) / 50, sum(seconds[n - 50:]) / 50
+        lines.append(f"| {result['config']['policy']} | {early:.3f} | {late:.3f} | {late / early:.3f} | "
+                     f"{peak[99]:.0f} | {peak[-1]:.0f} | {peak[-1] / peak[99]:.3f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from stcnbuf.data.sequence import Annotation, VideoSequence
+from stcnbuf.data.video import working_size
 from stcnbuf.inference.offline import OfflineSegmenter
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.inference.prediction import Prediction
@@ -27,15 +27,6 @@ class PropagationStats:
     objects: int
 
 
-def working_size(size: Tuple[int, int], shorter_side: Optional[int]) -> Tuple[int, int]:
-    """``(H, W)`` with the shorter side scaled to ``shorter_side`` (``None``: unchanged)."""
-    h, w = size
-    if not shorter_side or min(h, w) == shorter_side:
-        return size
-    scale = shorter_side / min(h, w)
-    return round(h * scale), round(w * scale)
-
-
 def _resize_frame(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     if frame.shape[:2] == size:
         return frame
@@ -46,14 +37,6 @@ def _resize_labels(labels: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     if labels.shape == size:
         return labels
     return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-
-
-def output_labels(prediction: Prediction, size: Tuple[int, int]) -> np.ndarray:
-    """The label map at ``size``: probabilities are resized bilinearly before the arg-max (as STCN does)."""
-    if tuple(prediction.labels.shape) == tuple(size):
-        return prediction.label_map()
-    probs = F.interpolate(prediction.probs[None], size=size, mode="bilinear", align_corners=False)[0]
-    return Prediction.from_probs(prediction.frame_index, prediction.object_ids, probs).label_map()
 
 
 class _Clock:
@@ -99,7 +82,7 @@ def propagate_online(sequence: VideoSequence, segmenter: OnlineSegmenter, write:
                                                    annotation.object_ids, frame_index=index)
             else:
                 prediction = segmenter.step(frame, frame_index=index, update_memory=index != last)
-            labels = output_labels(prediction, size) if index in outputs else None
+            labels = prediction.labels_at(size) if index in outputs else None
         if labels is not None:
             write(index, labels)
         if progress is not None:
@@ -142,7 +125,7 @@ def propagate_offline(sequence: VideoSequence, segmenter: OfflineSegmenter, writ
 
     def keep(prediction: Prediction) -> None:
         if prediction.frame_index in outputs:
-            results[prediction.frame_index] = output_labels(prediction, sizes[prediction.frame_index])
+            results[prediction.frame_index] = prediction.labels_at(sizes[prediction.frame_index])
 
     clock = _Clock(segmenter.segmenter.device)
     with clock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, runtime_checkable
 
 from torch import Tensor
 
@@ -11,6 +11,33 @@ from stcnbuf.inference.frames import as_uint8_frame
 from stcnbuf.inference.online import OnlineSegmenter, WriteMode
 from stcnbuf.inference.orderings import ORDERINGS, burn_in_order, final_pass_order
 from stcnbuf.inference.prediction import Prediction
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Frames of a video by index, in any order (a video reader may decode them again on every call)."""
+
+    def __len__(self) -> int: ...
+
+    def iterate(self, indices: Sequence[int]) -> Iterator: ...
+
+
+class CachedFrames:
+    """A :class:`FrameSource` over a random-access sequence of frames: each frame is converted to a uint8
+    tensor once, on first use, and kept."""
+
+    def __init__(self, frames: Sequence) -> None:
+        self.frames = frames
+        self._cache: Dict[int, Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def iterate(self, indices: Sequence[int]) -> Iterator[Tensor]:
+        for index in indices:
+            if index not in self._cache:
+                self._cache[index] = as_uint8_frame(self.frames[index])
+            yield self._cache[index]
 
 
 @dataclass
@@ -33,7 +60,8 @@ class OfflineSegmenter:
        following the online schedule (temporary ring included); its results are returned in frame order.
 
     With ``order=none``, ``burn_in_passes=0`` and the annotation on frame 0 the result equals streaming.
-    Frames are converted once to uint8 tensors (``H×W×3``) and held for the passes.
+    A plain sequence of frames is converted once to uint8 tensors and held for the passes
+    (:class:`CachedFrames`); a :class:`FrameSource` (e.g. a video reader) decides itself what it keeps.
     """
 
     def __init__(self, segmenter: OnlineSegmenter, order: str = "strided", burn_in_passes: int = 1,
@@ -54,20 +82,20 @@ class OfflineSegmenter:
         """Segment ``frames`` given ``masks`` on ``init_frame`` (default: the middle frame).
 
         Args:
-            frames: random-access sequence of ``H×W×3`` uint8 RGB frames (each read once).
+            frames: a :class:`FrameSource`, or a random-access sequence of ``H×W×3`` uint8 RGB frames.
             masks, object_ids: the annotation of ``init_frame`` (see :meth:`OnlineSegmenter.start`).
             keep_labels: return the label maps (turn off when ``on_frame`` consumes the predictions).
             keep_probs: also return per-frame probabilities (memory-hungry on long videos).
             on_frame: called with every final-pass prediction, in processing order.
             progress: called with 1 after each segmented frame (burn-in included: see :meth:`frames_to_segment`).
         """
-        num_frames = len(frames)
+        source = frames if isinstance(frames, FrameSource) else CachedFrames(frames)
+        num_frames = len(source)
         if num_frames == 0:
             raise ValueError("the video has no frames")
         init = num_frames // 2 if init_frame is None else int(init_frame)
         if not 0 <= init < num_frames:
             raise ValueError(f"init_frame {init} is outside the video (0..{num_frames - 1})")
-        cache = [as_uint8_frame(frames[i]) for i in range(num_frames)]
         seg = self.segmenter
         labels: List[Optional[Tensor]] = [None] * num_frames
         probs: List[Optional[Tensor]] = [None] * num_frames
@@ -82,20 +110,20 @@ class OfflineSegmenter:
             if progress is not None:
                 progress(1)
 
-        keep(seg.start(cache[init], masks, object_ids, frame_index=init))
+        keep(seg.start(next(iter(source.iterate([init]))), masks, object_ids, frame_index=init))
         for pass_index in range(self.burn_in_passes):
             order = burn_in_order(num_frames, init, self.order, self.seed, pass_index)
-            for position, index in enumerate(order):
-                if (position + 1) % seg.mem_every == 0:
-                    seg.process(cache[index], index, WriteMode.PERMANENT)
-                    if progress is not None:
-                        progress(1)
+            chosen = [index for position, index in enumerate(order) if (position + 1) % seg.mem_every == 0]
+            for index, frame in zip(chosen, source.iterate(chosen)):
+                seg.process(frame, index, WriteMode.PERMANENT)
+                if progress is not None:
+                    progress(1)
         runs = final_pass_order(num_frames, init)
         for run_number, run in enumerate(runs):
             seg.memory.clear_temporary()
-            for position, index in enumerate(run):
+            for position, (index, frame) in enumerate(zip(run, source.iterate(run))):
                 last = run_number == len(runs) - 1 and position == len(run) - 1
-                keep(seg.step(cache[index], frame_index=index, update_memory=not last))
+                keep(seg.step(frame, frame_index=index, update_memory=not last))
         return OfflineResult(list(seg.object_ids), labels if keep_labels else None, probs if keep_probs else None)
 
     def frames_to_segment(self, num_frames: int) -> int:

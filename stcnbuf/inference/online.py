@@ -43,11 +43,13 @@ class OnlineSegmenter:
         precision: ``fp32`` (default), ``bf16`` (CPU and CUDA autocast) or ``fp16`` (CUDA autocast).
         compile: ``none``, ``script`` (TorchScript) or ``compile`` (``torch.compile``).
         chunk_elements: bound on the affinity entries held at once during a read.
+        channels_last: run the convolutions in the channels-last memory layout (faster on CPUs and GPUs;
+            the network is converted in place).
     """
 
     def __init__(self, net: STCN, memory: MemoryBank, mem_every: int = 5, top_k: int = 20,
                  device: str | torch.device = "cpu", precision: str = "fp32", compile: str = "none",
-                 chunk_elements: int = 1 << 25) -> None:
+                 chunk_elements: int = 1 << 25, channels_last: bool = True) -> None:
         if mem_every < 1:
             raise ValueError(f"mem_every must be >= 1, got {mem_every}")
         self.device = torch.device(device)
@@ -57,6 +59,9 @@ class OnlineSegmenter:
             raise ValueError(f"memory is on {memory.device} but the segmenter runs on {self.device}")
         autocast_context(self.device, precision)  # validates the precision for this device
         self.net = net.to(self.device).eval()
+        self.channels_last = channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         self.memory = memory
         self.mem_every = int(mem_every)
         self.top_k = int(top_k)
@@ -77,6 +82,19 @@ class OnlineSegmenter:
     @property
     def started(self) -> bool:
         return self.last_index is not None
+
+    def state_dict(self) -> dict:
+        """The video's state (memory, objects, schedule): a run can stop and continue from it."""
+        return {"memory": self.memory.state_dict(), "object_ids": list(self.object_ids),
+                "frame_size": self.frame_size, "padding": self._padding, "last_index": self.last_index,
+                "last_annotated": self.last_annotated}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.memory.load_state_dict(state["memory"])
+        self.object_ids = list(state["object_ids"])
+        self.frame_size = None if state["frame_size"] is None else tuple(state["frame_size"])
+        self._padding = tuple(state["padding"])
+        self.last_index, self.last_annotated = state["last_index"], state["last_annotated"]
 
     # ------------------------------------------------------------------ public API
     @torch.no_grad()
@@ -197,7 +215,8 @@ class OnlineSegmenter:
         return frame
 
     def _image(self, frame: Tensor) -> Tensor:
-        return pad(normalize_frame(frame, self.device), self._padding)
+        image = pad(normalize_frame(frame, self.device), self._padding)
+        return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
 
     def _prediction(self, frame_index: int, probs: Tensor) -> Prediction:
         return Prediction.from_probs(frame_index, self.object_ids, unpad(probs, self._padding))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -30,6 +31,14 @@ class Prediction:
     def from_probs(cls, frame_index: int, object_ids: List[int], probs: Tensor) -> "Prediction":
         lookup = torch.tensor([0, *object_ids], dtype=torch.long, device=probs.device)
         return cls(frame_index, list(object_ids), probs, lookup[probs.argmax(0)])
+
+    def labels_at(self, size: Tuple[int, int]) -> np.ndarray:
+        """The label map at ``size`` ``(H, W)``: probabilities are resized bilinearly before the arg-max (as STCN
+        does when it writes results at the original resolution)."""
+        if tuple(self.labels.shape) == tuple(size):
+            return self.label_map()
+        probs = F.interpolate(self.probs[None], size=tuple(size), mode="bilinear", align_corners=False)[0]
+        return Prediction.from_probs(self.frame_index, self.object_ids, probs).label_map()
 
     def label_map(self) -> np.ndarray:
         """The label map as a NumPy array (uint8 when ids fit, else int32)."""

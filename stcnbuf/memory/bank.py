@@ -306,6 +306,34 @@ class MemoryBank:
         out = read_memory(query.reshape(query.shape[0], -1), keys, biases, values, cohort, top_k)
         return out.reshape(out.shape[0], out.shape[1], query.shape[1], query.shape[2])
 
+    # ------------------------------------------------------------------ snapshots
+    _TENSORS = ("_keys", "_values", "_bias", "_row_step", "_row_frame", "_row_pinned", "_row_step_cpu")
+    _COUNTERS = ("_step", "_used", "_ring_next", "_ring_count", "_offered", "_writes", "_discarded")
+
+    def state_dict(self) -> Dict[str, object]:
+        """Everything needed to continue later: configuration, storage, counters, generator state."""
+        state: Dict[str, object] = {name: getattr(self, name).cpu() for name in self._TENSORS}
+        state.update({name: getattr(self, name) for name in self._COUNTERS})
+        state.update(config=(self.policy, self.capacity, self.temp_size, self.pin_annotated, self.seed),
+                     layout=None if self.layout is None else tuple(vars(self.layout).values()),
+                     object_start=list(self._object_start), generator=self.generator.get_state())
+        return state
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore a :meth:`state_dict` of a bank with the same configuration."""
+        config = (self.policy, self.capacity, self.temp_size, self.pin_annotated, self.seed)
+        if tuple(state["config"]) != config:
+            raise ValueError(f"memory snapshot of configuration {tuple(state['config'])} does not fit {config}")
+        self.layout = None if state["layout"] is None else MemoryLayout(*state["layout"])
+        self._object_start = list(state["object_start"])
+        for name in self._COUNTERS:
+            setattr(self, name, int(state[name]))
+        for name in self._TENSORS:
+            tensor = state[name]
+            setattr(self, name, tensor if name in ("_row_frame", "_row_pinned", "_row_step_cpu")
+                    else tensor.to(self.device))
+        self.generator.set_state(state["generator"])
+
     # ------------------------------------------------------------------ introspection
     def stored_frames(self) -> Tensor:
         """Frame index of every used permanent row (CPU, ``[rows]``)."""

@@ -129,7 +129,8 @@ class VOSTrainingModule(L.LightningModule):
         self._val_sums = []
         self._segmenter = OnlineSegmenter(self.net, MemoryBank(**self.val_memory, device=self.device),
                                           mem_every=self.val_inference.get("mem_every", 5),
-                                          top_k=self.val_inference.get("top_k", 20), device=self.device)
+                                          top_k=self.val_inference.get("top_k", 20), device=self.device,
+                                          channels_last=False)  # leave the trained network's layout alone
 
     def validation_step(self, name: Optional[str], batch_idx: int) -> None:
         if name is None:  # a process with no sequence of its own (see ClipDataModule.val_dataloader)

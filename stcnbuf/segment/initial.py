@@ -1,0 +1,117 @@
+"""Initial masks of a video at the working size: from files, from Mask R-CNN proposals, or from clicks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+from omegaconf import DictConfig
+
+from stcnbuf.data.video import VideoSource
+from stcnbuf.inference.objects import object_ids_in
+from stcnbuf.io.masks import read_label_png
+from stcnbuf.io.rle import read_mask_json
+
+log = logging.getLogger(__name__)
+
+#: frame index -> (label map at the working size, object ids)
+Annotations = Dict[int, Tuple[np.ndarray, List[int]]]
+
+
+def initial_frames(init: DictConfig, num_frames: int) -> List[int]:
+    """``init.frame`` as a sorted list of frame indices (default: the middle frame)."""
+    frames = init.get("frame")
+    frames = [num_frames // 2] if frames is None else ([frames] if isinstance(frames, int) else list(frames))
+    for frame in frames:
+        if not 0 <= int(frame) < num_frames:
+            raise ValueError(f"init.frame={frame} is outside the video (0..{num_frames - 1})")
+    return sorted(int(f) for f in frames)
+
+
+def read_mask_file(path: str, frame: int | None = None) -> np.ndarray:
+    """A label map from a PNG (palette: ids; binary 0/255 or 0/1: object 1) or an RLE JSON file."""
+    if str(path).lower().endswith(".json") or str(path).lower().endswith(".jsonl"):
+        return read_mask_json(path, frame)
+    labels = read_label_png(path)
+    if set(np.unique(labels).tolist()) <= {0, 255}:  # a binary mask saved as 0/255
+        labels = (labels > 0).astype(np.uint8)
+    return labels
+
+
+def to_working_size(labels: np.ndarray, source: VideoSource, where: str) -> np.ndarray:
+    """Resize a label map given at the video's original (or working) size to the working size."""
+    size = tuple(labels.shape[:2])
+    if size not in (tuple(source.original_size), tuple(source.working_size)):
+        raise ValueError(f"{where} is {size[1]}×{size[0]} but the video is {source.original_size[1]}×"
+                         f"{source.original_size[0]} (width×height): give the mask at the video's size")
+    h, w = source.working_size
+    return labels if size == (h, w) else cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) -> Annotations:
+    masks = init.mask if not isinstance(init.mask, str) else [init.mask]
+    if len(masks) != len(frames):
+        raise ValueError(f"init.mask gives {len(masks)} mask(s) for {len(frames)} initial frame(s) {list(frames)}")
+    annotations: Annotations = {}
+    for frame, path in zip(frames, masks):
+        labels = to_working_size(read_mask_file(str(path)), source, str(path))
+        ids = object_ids_in(labels)
+        if not ids:
+            raise ValueError(f"the initial mask {path} is empty")
+        annotations[frame] = (labels, ids)
+    return annotations
+
+
+def _from_proposals(init: DictConfig, frame_index: int, source: VideoSource, device: str) -> Annotations:
+    from stcnbuf.init.maskrcnn import filter_proposals, load_maskrcnn, propose, proposals_to_label_map
+
+    frame = next(iter(source.iterate([frame_index])))
+    proposals = propose(load_maskrcnn(init.weights, device), frame, device)
+    classes = list(init.classes) if init.get("classes") else None
+    proposals = filter_proposals(proposals, classes, init.score_threshold, init.get("max_objects"))
+    if init.method == "click":
+        from stcnbuf.init.selection import selection_from_clicks
+
+        if init.get("clicks"):
+            chosen = selection_from_clicks(proposals, [tuple(c) for c in init.clicks], init.mask_threshold)
+        else:
+            from stcnbuf.init.click import select_by_clicking
+
+            chosen = select_by_clicking(frame, proposals)
+        proposals = proposals.subset(chosen)
+    labels, ids = proposals_to_label_map(proposals, init.mask_threshold, init.cleanup, init.get("min_area", 0),
+                                         sort_by_score=init.method != "click")
+    if not ids:
+        raise ValueError(f"no object to track on frame {frame_index}: {len(proposals)} proposal(s) passed "
+                         f"init.classes={classes} and init.score_threshold={init.score_threshold}")
+    log.info("frame %d: %d object(s) from %s", frame_index, len(ids), init.method)
+    return {frame_index: (labels, ids)}
+
+
+def given_masks_at_original_size(init: DictConfig, annotations: Annotations, source: VideoSource) -> Dict[int, np.ndarray]:
+    """The initial masks at the video's original size, to be written as given on their frames: mask files
+    given at that size are used as they are; others are resized (nearest)."""
+    h, w = source.original_size
+    given: Dict[int, np.ndarray] = {}
+    paths = ([init.mask] if isinstance(init.mask, str) else list(init.mask)) if init.method == "mask" else []
+    for position, frame in enumerate(sorted(annotations)):
+        labels = read_mask_file(str(paths[position])) if paths else annotations[frame][0]
+        if labels.shape[:2] != (h, w):
+            labels = cv2.resize(annotations[frame][0], (w, h), interpolation=cv2.INTER_NEAREST)
+        given[frame] = labels
+    return given
+
+
+def initial_annotations(init: DictConfig, source: VideoSource, device: str = "cpu") -> Annotations:
+    """The initial masks ``{frame: (labels, ids)}`` described by ``init`` (``configs/init``)."""
+    frames = initial_frames(init, len(source))
+    if init.method == "mask":
+        return _from_files(init, frames, source)
+    if init.method in ("maskrcnn", "click"):
+        if len(frames) != 1:
+            raise ValueError(f"init={init.method} takes one initial frame; for several, give a mask per frame "
+                             "with init=mask")
+        return _from_proposals(init, frames[0], source, device)
+    raise ValueError(f"unknown init.method {init.method!r}: mask, maskrcnn or click")

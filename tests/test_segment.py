@@ -1,0 +1,195 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from omegaconf import OmegaConf
+
+from stcnbuf.data.video import VideoSource, _runs
+from stcnbuf.io.masks import read_label_png, write_label_png
+from stcnbuf.io.rle import read_rle_file
+from stcnbuf.segment.app import segment_video
+from stcnbuf.segment.initial import initial_annotations, read_mask_file
+from tests.conftest import REPO, compose, require_shared
+
+
+
+
+def box_mask(path, height, width, boxes):
+    labels = np.zeros((height, width), np.uint8)
+    for object_id, (y0, y1, x0, x1) in enumerate(boxes, 1):
+        labels[y0:y1, x0:x1] = object_id
+    return write_label_png(path, labels)
+
+
+def run_segment(tmp_path, video, checkpoint, *overrides, name="out"):
+    cfg = compose("segment", [f"video={video}", f"model.checkpoint={checkpoint}", f"output_dir={tmp_path / name}",
+                              "reader.shorter_side=64", *overrides])
+    return segment_video(cfg)
+
+
+def test_frame_runs_are_split_for_streaming():
+    assert _runs([3, 4, 5, 9, 8, 7, 1]) == [(3, 5, 1), (9, 7, -1), (1, 1, 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_bedroom_video_end_to_end(tmp_path, tiny_checkpoint, mode):
+    video = require_shared("videos", "bedroom.mp4")
+    mask = box_mask(tmp_path / "init.png", 540, 960, [(150, 450, 200, 450), (150, 450, 550, 800)])
+    result = run_segment(tmp_path, video, tiny_checkpoint, f"inference={mode}", "init.mask=" + str(mask),
+                         "outputs.png=true", "memory.capacity=4", "inference.mem_every=10")
+    rle = read_rle_file(result["masks"])
+    assert rle.is_complete() and rle.num_frames == 200 and (rle.height, rle.width) == (540, 960)
+    assert rle.object_ids == [1, 2] and rle.fps == pytest.approx(30.0)
+    assert rle.label_map(100).shape == (540, 960)
+    assert np.array_equal(rle.label_map(100), read_label_png(tmp_path / "out" / "masks" / "000100.png"))
+    assert set(np.unique(rle.label_map(100))) == {0, 1, 2}  # the initial frame keeps its given masks
+    overlay = VideoSource(result["overlay"], shorter_side=None)
+    assert len(overlay) == 200 and overlay.fps == pytest.approx(30.0) and overlay.original_size == (540, 960)
+
+
+@pytest.mark.slow
+def test_juggle_video_from_frame_zero_with_a_folder_copy_and_resume(tmp_path, tiny_checkpoint):
+    video = require_shared("videos", "05_default_juggle.mp4")
+    mask = box_mask(tmp_path / "init.png", 720, 1280, [(200, 600, 500, 800)])
+    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=40", "snapshot_every=10", "outputs.overlay=false"]
+    straight = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="straight")["masks"])
+    # an interrupted run: stop after 25 frames, then rerun the same command
+    import stcnbuf.segment.run as run_module
+
+    original = run_module.segment_online
+
+    def interrupted(*a, **k):
+        calls = {"n": 0}
+        write = a[3]
+
+        def failing(index, labels):
+            calls["n"] += 1
+            if calls["n"] > 25:
+                raise KeyboardInterrupt
+            write(index, labels)
+
+        return original(a[0], a[1], a[2], failing, *a[4:], **k)
+
+    run_module.segment_online = interrupted
+    import stcnbuf.segment.app as app_module
+
+    app_module.segment_online = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")
+    finally:
+        run_module.segment_online = original
+        app_module.segment_online = original
+    assert (tmp_path / "resumed" / "state.pt").is_file()
+    assert (tmp_path / "resumed" / "masks.rle.jsonl.partial").is_file()
+    resumed = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")["masks"])
+    for index in range(40):
+        assert np.array_equal(straight.label_map(index), resumed.label_map(index)), index
+    with pytest.raises(ValueError, match="another configuration"):
+        run_segment(tmp_path, video, tiny_checkpoint, *args, "memory.capacity=3", name="resumed")
+
+
+@pytest.mark.slow
+def test_blackswan_with_its_davis_mask(tmp_path, tiny_checkpoint):
+    video = require_shared("videos", "blackswan.mp4")
+    mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+    assert set(np.unique(read_mask_file(str(mask)))) == {0, 1}  # 0/255 read as one object
+    result = run_segment(tmp_path, video, tiny_checkpoint, "init.frame=0", f"init.mask={mask}", "inference=offline",
+                         "outputs.overlay=false")
+    rle = read_rle_file(result["masks"])
+    assert rle.num_frames == 50 and (rle.height, rle.width) == (480, 854)
+    assert np.array_equal(rle.label_map(0), read_mask_file(str(mask)))
+
+
+def test_initial_masks_are_checked(tmp_path):
+    video = require_shared("videos", "blackswan.mp4")
+    source = VideoSource(video, shorter_side=64)
+    wrong = box_mask(tmp_path / "wrong.png", 100, 100, [(10, 20, 10, 20)])
+    init = OmegaConf.create({"method": "mask", "frame": 3, "mask": str(wrong)})
+    with pytest.raises(ValueError, match="is 100×100 but the video is 854×480"):
+        initial_annotations(init, source)
+    empty = box_mask(tmp_path / "empty.png", 480, 854, [])
+    with pytest.raises(ValueError, match="is empty"):
+        initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(empty)}), source)
+    with pytest.raises(ValueError, match="outside the video"):
+        initial_annotations(OmegaConf.create({"method": "mask", "frame": 99, "mask": str(empty)}), source)
+    good = box_mask(tmp_path / "good.png", 480, 854, [(100, 300, 200, 500)])
+    annotations = initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(good)}), source)
+    (frame, (labels, ids)), = annotations.items()
+    assert frame == 25 and ids == [1] and labels.shape == source.working_size
+
+
+def test_maskrcnn_initialisation_path_with_local_weights(tmp_path):
+    video = require_shared("videos", "blackswan.mp4")
+    model = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    torch.save(model.state_dict(), tmp_path / "maskrcnn.pth")
+    source = VideoSource(video, shorter_side=64)
+    init = OmegaConf.create({"method": "maskrcnn", "frame": 0, "weights": str(tmp_path / "maskrcnn.pth"),
+                             "classes": ["person"], "score_threshold": 0.99, "max_objects": 3,
+                             "mask_threshold": 0.5, "cleanup": True, "min_area": 4})
+    with pytest.raises(ValueError, match="no object to track on frame 0"):  # random weights: nothing confident
+        initial_annotations(init, source)
+    init.weights = str(tmp_path / "missing.pth")
+    with pytest.raises(Exception, match="maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"):
+        initial_annotations(init, source)
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_on_a_video_three_times_as_long(tmp_path, tiny_checkpoint):
+    """The same clip fed once and three times in a row (a folder of its frames repeated)."""
+    video = require_shared("videos", "blackswan.mp4")
+    frames = list(VideoSource(video, shorter_side=None).iterate_original(range(50)))
+    from PIL import Image
+
+    peaks = {}
+    for repeats in (1, 3):
+        folder = tmp_path / f"x{repeats}"
+        folder.mkdir()
+        for i in range(50 * repeats):
+            Image.fromarray(frames[i % 50]).save(folder / f"{i:05d}.jpg", quality=90)
+        mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+        script = (
+            "import resource, sys; sys.argv = sys.argv[:1] + sys.argv[2:]\n"
+            "from stcnbuf.segment.__main__ import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        done = subprocess.run([sys.executable, "-c", script, "x", f"video={folder}", f"model.checkpoint={tiny_checkpoint}",
+                               f"output_dir={tmp_path / f'out{repeats}'}", "init.frame=0", f"init.mask={mask}",
+                               "reader.shorter_side=96", "outputs.overlay=false", "memory.capacity=4"],
+                              cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        peaks[repeats] = int(done.stdout.split("PEAK")[-1])
+        assert read_rle_file(tmp_path / f"out{repeats}" / "masks.rle.jsonl").num_frames == 50 * repeats
+    assert peaks[3] <= 1.05 * peaks[1] + 32 * 1024, peaks  # KiB
+
+
+def test_viewer_writes_the_overlay_and_postprocess_cli(tmp_path, tiny_checkpoint):
+    video = require_shared("videos", "blackswan.mp4")
+    mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+    result = run_segment(tmp_path, video, tiny_checkpoint, "init.frame=0", f"init.mask={mask}", "reader.stop=8",
+                         "outputs.overlay=false")
+    cleaned = tmp_path / "clean.rle.jsonl"
+    done = subprocess.run([sys.executable, "-m", "stcnbuf.postprocess", result["masks"], str(cleaned),
+                           "--largest-component", "--close", "3"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(cleaned.read_text().splitlines()[0])["extra"]["postprocess"]
+    done = subprocess.run([sys.executable, "-m", "stcnbuf.segment.view", str(cleaned), str(video),
+                           "--out", str(tmp_path / "view.mp4")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "do not fit the video" in done.stderr  # 8 frames of masks, 50 in the video
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    from PIL import Image
+
+    for i, frame in enumerate(VideoSource(video, shorter_side=None).iterate_original(range(8))):
+        Image.fromarray(frame).save(clip / f"{i:05d}.jpg")
+    done = subprocess.run([sys.executable, "-m", "stcnbuf.segment.view", str(cleaned), str(clip),
+                           "--out", str(tmp_path / "view.mp4")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(VideoSource(tmp_path / "view.mp4", shorter_side=None)) == 8
+
+
