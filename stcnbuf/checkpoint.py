@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 import torch
 from torch import Tensor
@@ -80,20 +80,27 @@ def convert_stage0(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return state
 
 
-def check_compatible(net: torch.nn.Module, state: Mapping[str, Tensor], path: str | os.PathLike) -> None:
-    """Raise :class:`CheckpointError` listing missing keys, unexpected keys and shape mismatches."""
-    own = net.state_dict()
+def state_differences(own: Mapping[str, Tensor], state: Mapping[str, Tensor], shown: int = 6) -> List[str]:
+    """Indented lines naming the missing keys, unexpected keys and shape mismatches of ``state`` against
+    ``own`` (at most ``shown`` of each); empty when they fit."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state and state[k].shape != own[k].shape]
-    if not (missing or unexpected or shapes):
-        return
-    lines = [f"{path} does not fit this network ({type(net).__name__}):"]
+    lines = []
     for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
         if items:
-            shown = ", ".join(items[:6]) + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
-            lines.append(f"  {title}: {shown}")
+            listed = ", ".join(items[:shown]) + (f", ... ({len(items)} in all)" if len(items) > shown else "")
+            lines.append(f"  {title}: {listed}")
+    return lines
+
+
+def check_compatible(net: torch.nn.Module, state: Mapping[str, Tensor], path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` listing missing keys, unexpected keys and shape mismatches."""
+    differences = state_differences(net.state_dict(), state)
+    if not differences:
+        return
+    lines = [f"{path} does not fit this network ({type(net).__name__}):", *differences]
     try:
         arch = guess_architecture(state)
     except KeyError:
@@ -139,9 +146,10 @@ def load_imagenet_backbones(net: STCN, key_weights: Optional[str], value_weights
     key_state = extract_state_dict(read_weights_file(key_weights, "ImageNet key backbone")) if key_weights else None
     value_state = (extract_state_dict(read_weights_file(value_weights, "ImageNet value backbone"))
                    if value_weights else None)
-    for name, given in (("key", key_weights), ("value", value_weights)):
-        if not given:
-            log.warning("no ImageNet weights for the %s encoder (model.imagenet.%s): it starts random", name, name)
+    missing = [name for name, given in (("key", key_weights), ("value", value_weights)) if not given]
+    if missing:
+        log.warning("no ImageNet weights for the %s encoder (%s): random initialisation",
+                    " and ".join(missing), ", ".join(f"model.imagenet.{name}" for name in missing))
     mapped = net.imagenet_state_dict(key_state, value_state)
     own = net.state_dict()
     for state, file, prefix in ((key_state, key_weights, "key_encoder."), (value_state, value_weights, "value_encoder.")):

@@ -47,3 +47,13 @@ def test_quick_benchmark_runs_and_writes_its_results(tmp_path):
     assert compare["ratio"] > 0 and compare["label_agreement"] > 0.9
     assert json.loads((tmp_path / "precision.json").read_text())["random weights"]["bf16_speedup"] > 0
     assert (tmp_path / "stream.png").stat().st_size > 1000 and (tmp_path / "summary.md").is_file()
+
+
+def test_fps_grid_runs_each_setting(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "stcnbuf.bench", "fps", "--quick", "--compile-modes", "none",
+                           "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads((tmp_path / "fps.json").read_text())["runs"]
+    assert [(r["objects"], r["precision"]) for r in runs] == [(1, "fp32"), (1, "bf16"), (3, "fp32"), (3, "bf16")]
+    assert all(r["fps"] > 0 and len(r["seconds"]) == 6 for r in runs)
+    assert "| objects | precision | compile | FPS |" in done.stdout

@@ -122,7 +122,9 @@ def test_imagenet_backbones_load_from_local_files(tmp_path, caplog):
     assert torch.count_nonzero(net.value_encoder.layer1[0].conv1.bias) == 0
     with caplog.at_level(logging.WARNING):
         load_imagenet_backbones(STCN(), None, None)
-    assert sum("starts random" in r.message for r in caplog.records) == 2
+    assert [r.message for r in caplog.records if "random initialisation" in r.message] == [
+        "no ImageNet weights for the key and value encoder (model.imagenet.key, model.imagenet.value): random "
+        "initialisation"]  # one line
     with pytest.raises(CheckpointError, match="no torchvision ResNet weights"):
         load_imagenet_backbones(STCN(), str(tmp_path / "resnet18.pth"), None)
 

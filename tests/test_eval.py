@@ -132,5 +132,5 @@ def test_eval_command_line_and_a_two_by_two_sweep(tmp_path, data_dir, tiny_check
 def test_missing_checkpoint_is_explained(tmp_path, data_dir):
     cfg = compose("eval", [f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}", f"output_dir={tmp_path / 'o'}",
                            "logger=none", *TINY_DATA])
-    with pytest.raises(FileNotFoundError, match="no checkpoint to evaluate: set model.checkpoint=FILE"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint given: set model.checkpoint=FILE"):
         evaluate(cfg)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from stcnbuf.inference import OfflineSegmenter, OnlineSegmenter, WriteMode
+from stcnbuf.inference.core import cpu_has_native_bf16
 from stcnbuf.inference.frames import padding_for, unpad, pad
 from stcnbuf.inference.orderings import bit_reversal_order, burn_in_order, final_pass_order
 from stcnbuf.memory import MemoryBank
@@ -77,6 +78,9 @@ def test_bf16_autocast_runs_on_cpu_and_mostly_agrees(net, video):
     assert all(p.probs.dtype == torch.float32 for p in bf16)
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         OnlineSegmenter(net, MemoryBank(), precision="fp16")
+    if cpu_has_native_bf16() is False:  # emulated bf16 is slower than fp32: users are told
+        with pytest.warns(UserWarning, match="emulated"):
+            OnlineSegmenter(net, MemoryBank(), precision="bf16")
 
 
 def test_offline_returns_frames_in_original_order_from_a_middle_annotation(net):
@@ -125,6 +129,8 @@ def test_orderings():
     a, b = burn_in_order(30, 0, "random", 7, 0), burn_in_order(30, 0, "random", 7, 1)
     assert sorted(a) == list(range(1, 30)) and a != b and a == burn_in_order(30, 0, "random", 7, 0)
     assert sorted(burn_in_order(30, 4, "strided", 0, 1)) == [i for i in range(30) if i != 4]
+    starts = [burn_in_order(33, 0, "strided", 0, k)[0] for k in range(4)]
+    assert len(set(starts)) == 4  # every pass starts elsewhere
     assert final_pass_order(5, 2) == [[3, 4], [1, 0]]
     with pytest.raises(ValueError, match="unknown ordering"):
         burn_in_order(5, 0, "shuffle", 0, 0)

@@ -1,5 +1,6 @@
 import json
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -35,61 +36,72 @@ def test_frame_runs_are_split_for_streaming():
     assert _runs([3, 4, 5, 9, 8, 7, 1]) == [(3, 5, 1), (9, 7, -1), (1, 1, 1)]
 
 
+REAL_VIDEOS = {  # name: (frames, fps, (height, width), boxes of the initial objects)
+    "bedroom.mp4": (200, 30.0, (540, 960), [(150, 450, 200, 450), (150, 450, 550, 800)]),
+    "05_default_juggle.mp4": (247, 24.0, (720, 1280), [(200, 600, 500, 800), (100, 700, 850, 1100)]),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["online", "offline"])
-def test_bedroom_video_end_to_end(tmp_path, tiny_checkpoint, mode):
-    video = require_shared("videos", "bedroom.mp4")
-    mask = box_mask(tmp_path / "init.png", 540, 960, [(150, 450, 200, 450), (150, 450, 550, 800)])
+@pytest.mark.parametrize("name", sorted(REAL_VIDEOS))
+def test_real_videos_end_to_end(tmp_path, tiny_checkpoint, name, mode):
+    video = require_shared("videos", name)
+    frames, fps, (height, width), boxes = REAL_VIDEOS[name]
+    mask = box_mask(tmp_path / "init.png", height, width, boxes)
     result = run_segment(tmp_path, video, tiny_checkpoint, f"inference={mode}", "init.mask=" + str(mask),
                          "outputs.png=true", "memory.capacity=4", "inference.mem_every=10")
     rle = read_rle_file(result["masks"])
-    assert rle.is_complete() and rle.num_frames == 200 and (rle.height, rle.width) == (540, 960)
-    assert rle.object_ids == [1, 2] and rle.fps == pytest.approx(30.0)
-    assert rle.label_map(100).shape == (540, 960)
-    assert np.array_equal(rle.label_map(100), read_label_png(tmp_path / "out" / "masks" / "000100.png"))
-    assert set(np.unique(rle.label_map(100))) == {0, 1, 2}  # the initial frame keeps its given masks
+    assert rle.is_complete() and rle.num_frames == frames and (rle.height, rle.width) == (height, width)
+    assert rle.object_ids == [1, 2] and rle.fps == pytest.approx(fps)
+    lines = Path(result["masks"]).read_text().splitlines()[1:]
+    assert len(lines) == frames and all(set(json.loads(line)["objects"]) == {"1", "2"} for line in lines)
+    middle = frames // 2  # the default initial frame keeps its given masks
+    assert np.array_equal(rle.label_map(middle), read_label_png(mask))
+    assert np.array_equal(rle.label_map(middle - 1), read_label_png(tmp_path / "out" / "masks" /
+                                                                    f"{middle - 1:06d}.png"))
     overlay = VideoSource(result["overlay"], shorter_side=None)
-    assert len(overlay) == 200 and overlay.fps == pytest.approx(30.0) and overlay.original_size == (540, 960)
+    assert len(overlay) == frames and overlay.fps == pytest.approx(fps) and overlay.original_size == (height, width)
 
 
 @pytest.mark.slow
-def test_juggle_video_from_frame_zero_with_a_folder_copy_and_resume(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_interrupted_runs_resume_without_recomputing(tmp_path, tiny_checkpoint, monkeypatch, mode):
     video = require_shared("videos", "05_default_juggle.mp4")
     mask = box_mask(tmp_path / "init.png", 720, 1280, [(200, 600, 500, 800)])
-    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=40", "snapshot_every=10", "outputs.overlay=false"]
+    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=40", "snapshot_every=10", "outputs.overlay=false",
+            f"inference={mode}"]
     straight = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="straight")["masks"])
-    # an interrupted run: stop after 25 frames, then rerun the same command
-    import stcnbuf.segment.run as run_module
-
-    original = run_module.segment_online
-
-    def interrupted(*a, **k):
-        calls = {"n": 0}
-        write = a[3]
-
-        def failing(index, labels):
-            calls["n"] += 1
-            if calls["n"] > 25:
-                raise KeyboardInterrupt
-            write(index, labels)
-
-        return original(a[0], a[1], a[2], failing, *a[4:], **k)
-
-    run_module.segment_online = interrupted
     import stcnbuf.segment.app as app_module
 
-    app_module.segment_online = interrupted
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")
-    finally:
-        run_module.segment_online = original
-        app_module.segment_online = original
+    name = f"segment_{mode}"
+    original = getattr(app_module, name)
+    writes = []
+
+    def counted(*a, stop_after=None, **k):
+        write = a[3]
+
+        def counting(index, labels):
+            if stop_after is not None and len(writes) == stop_after:
+                raise KeyboardInterrupt
+            writes.append(index)
+            write(index, labels)
+
+        return original(*a[:3], counting, *a[4:], **k)
+
+    # an interrupted run: stopped after 25 frames are written, then the same command again
+    monkeypatch.setattr(app_module, name, lambda *a, **k: counted(*a, stop_after=25, **k))
+    with pytest.raises(KeyboardInterrupt):
+        run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")
     assert (tmp_path / "resumed" / "state.pt").is_file()
     assert (tmp_path / "resumed" / "masks.rle.jsonl.partial").is_file()
+    writes.clear()
+    monkeypatch.setattr(app_module, name, counted)
     resumed = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")["masks"])
+    assert writes == list(range(20, 40))  # from the last snapshot (after 20 frames) on
     for index in range(40):
         assert np.array_equal(straight.label_map(index), resumed.label_map(index)), index
+    assert not (tmp_path / "resumed" / "state.pt").exists()
     with pytest.raises(ValueError, match="another configuration"):
         run_segment(tmp_path, video, tiny_checkpoint, *args, "memory.capacity=3", name="resumed")
 
@@ -140,7 +152,8 @@ def test_maskrcnn_initialisation_path_with_local_weights(tmp_path):
 
 
 @pytest.mark.slow
-def test_memory_stays_flat_on_a_video_three_times_as_long(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_memory_stays_flat_on_a_video_three_times_as_long(tmp_path, tiny_checkpoint, mode):
     """The same clip fed once and three times in a row (a folder of its frames repeated)."""
     video = require_shared("videos", "blackswan.mp4")
     frames = list(VideoSource(video, shorter_side=None).iterate_original(range(50)))
@@ -160,7 +173,8 @@ def test_memory_stays_flat_on_a_video_three_times_as_long(tmp_path, tiny_checkpo
             "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
         done = subprocess.run([sys.executable, "-c", script, "x", f"video={folder}", f"model.checkpoint={tiny_checkpoint}",
                                f"output_dir={tmp_path / f'out{repeats}'}", "init.frame=0", f"init.mask={mask}",
-                               "reader.shorter_side=96", "outputs.overlay=false", "memory.capacity=4"],
+                               "reader.shorter_side=96", "outputs.overlay=false", "memory.capacity=4",
+                               f"inference={mode}"],
                               cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
         peaks[repeats] = int(done.stdout.split("PEAK")[-1])
@@ -178,18 +192,59 @@ def test_viewer_writes_the_overlay_and_postprocess_cli(tmp_path, tiny_checkpoint
                            "--largest-component", "--close", "3"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(cleaned.read_text().splitlines()[0])["extra"]["postprocess"]
-    done = subprocess.run([sys.executable, "-m", "stcnbuf.segment.view", str(cleaned), str(video),
-                           "--out", str(tmp_path / "view.mp4")], cwd=REPO, capture_output=True, text=True)
+    view = [sys.executable, "-m", "stcnbuf.segment.view"]
+    # beside its segment.json, the viewer knows the run used frames 0..7 of the video
+    done = subprocess.run([*view, result["masks"], str(video), "--out", str(tmp_path / "run.mp4")], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(VideoSource(tmp_path / "run.mp4", shorter_side=None)) == 8
+    # elsewhere, the frame selection is given on the command line
+    done = subprocess.run([*view, str(cleaned), str(video), "--out", str(tmp_path / "view.mp4")], cwd=REPO,
+                          capture_output=True, text=True)
     assert done.returncode == 2 and "do not fit the video" in done.stderr  # 8 frames of masks, 50 in the video
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    from PIL import Image
-
-    for i, frame in enumerate(VideoSource(video, shorter_side=None).iterate_original(range(8))):
-        Image.fromarray(frame).save(clip / f"{i:05d}.jpg")
-    done = subprocess.run([sys.executable, "-m", "stcnbuf.segment.view", str(cleaned), str(clip),
-                           "--out", str(tmp_path / "view.mp4")], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run([*view, str(cleaned), str(video), "--stop", "8", "--out", str(tmp_path / "view.mp4")],
+                          cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(VideoSource(tmp_path / "view.mp4", shorter_side=None)) == 8
 
 
+
+
+def test_initial_frames_pair_with_their_masks_in_the_order_given(tmp_path):
+    video = require_shared("videos", "blackswan.mp4")
+    source = VideoSource(video, shorter_side=None)
+    late = box_mask(tmp_path / "late.png", 480, 854, [(0, 0, 0, 0), (10, 50, 10, 50)])  # object 2 only
+    early = box_mask(tmp_path / "early.png", 480, 854, [(100, 300, 200, 500)])
+    init = OmegaConf.create({"method": "mask", "frame": [30, 4], "mask": [str(late), str(early)]})
+    annotations = initial_annotations(init, source)
+    assert sorted(annotations) == [4, 30] and annotations[4][1] == [1] and annotations[30][1] == [2]
+    # an RLE file of a run (masks.rle.jsonl) gives the initial frame's own masks
+    from stcnbuf.io.rle import RLEWriter
+
+    with RLEWriter(tmp_path / "run.rle.jsonl", 480, 854, 50, [1, 2]) as writer:
+        for t in range(50):
+            writer.write(t, read_label_png(early) if t != 30 else read_label_png(late))
+    from_rle = initial_annotations(OmegaConf.create({"method": "mask", "frame": 30,
+                                                     "mask": str(tmp_path / "run.rle.jsonl")}), source)
+    assert from_rle[30][1] == [2] and np.array_equal(from_rle[30][0], read_label_png(late))
+
+
+def test_postprocessing_in_the_app_and_outputs_of_other_settings_are_redone(tmp_path, tiny_checkpoint):
+    video = require_shared("videos", "blackswan.mp4")
+    mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=6", "outputs.png=true"]
+    raw = run_segment(tmp_path, video, tiny_checkpoint, *args)
+    assert "clean_masks" not in raw
+    png = tmp_path / "out" / "masks" / "000003.png"
+    assert np.array_equal(read_label_png(png), read_rle_file(raw["masks"]).label_map(3))
+    overlay_time = Path(raw["overlay"]).stat().st_mtime_ns
+    again = run_segment(tmp_path, video, tiny_checkpoint, *args)  # nothing changed: nothing redone
+    assert Path(again["overlay"]).stat().st_mtime_ns == overlay_time
+    cleaned = run_segment(tmp_path, video, tiny_checkpoint, *args, "postprocess.close=2",
+                          "postprocess.largest_component=true", "postprocess.temporal_window=1")
+    clean = read_rle_file(cleaned["clean_masks"])
+    assert clean.extra["postprocess"][-1]["temporal_window"] == 1
+    assert np.array_equal(read_label_png(png), clean.label_map(3))  # PNGs now show the cleaned masks
+    assert Path(cleaned["overlay"]).stat().st_mtime_ns > overlay_time
+    back = run_segment(tmp_path, video, tiny_checkpoint, *args)  # clean-up off again: raw masks again
+    assert np.array_equal(read_label_png(png), read_rle_file(back["masks"]).label_map(3))

@@ -6,12 +6,15 @@
 - ``compare``: the engine against STCN's original computation (same weights, same frames), side by side.
 - ``precision``: fp32 against bf16 autocast (speed, label agreement).
 - ``evaluator``: the J&F evaluator against a single-threaded per-frame implementation of the official kit.
+- ``fps``: frames per second for 1 and 3 objects × fp32 / bf16 / fp16 autocast × eager / ``torch.compile``
+  (the GPU grid: ``python -m stcnbuf.bench fps --device cuda``; fp16 only on CUDA).
 
-``all`` (the default) runs every one. Results go to ``--out`` as JSON and Markdown tables.
+``all`` (the default) runs the first four. Results go to ``--out`` as JSON and Markdown tables.
 
     python -m stcnbuf.bench                        # everything, full size (hours on a 2-core CPU)
     python -m stcnbuf.bench --quick                # small sizes: checks that everything runs
     python -m stcnbuf.bench stream --frames 50 150 --policies unbounded fifo --capacity 8
+    python -m stcnbuf.bench fps --device cuda --out docs/benchmarks/gpu   # the GPU grid (a few minutes)
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def plot(results: List[Dict], path: Path) -> None:
 
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stcnbuf.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("what", nargs="?", default="all", choices=["all", "stream", "compare", "precision", "evaluator"])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "stream", "compare", "precision", "evaluator", "fps"])
     parser.add_argument("--compare-frames", type=int, default=50, help="frames of the compare/precision runs")
     parser.add_argument("--checkpoint", default=None, help="a trained checkpoint for the precision run as well")
     parser.add_argument("--quick", action="store_true", help="small frames and few frames (checks, not figures)")
@@ -107,12 +110,16 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--model", default="stcn", choices=["stcn", "stcn_small"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per stream (default: all cores)")
+    parser.add_argument("--fps-frames", type=int, default=100, help="frames of each fps run")
+    parser.add_argument("--compile-modes", nargs="+", default=["none", "compile"], choices=["none", "script", "compile"],
+                        help="compile settings of the fps grid")
+    parser.add_argument("--warm-up", type=int, default=10, help="frames left out of the fps figure")
     parser.add_argument("--window", type=int, default=10, help="frames averaged for the per-frame time")
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.height, args.width, args.model = [10, 20], 96, 160, "stcn_small"
-        args.capacity, args.compare_frames = min(args.capacity, 3), 6
+        args.capacity, args.compare_frames, args.fps_frames, args.warm_up = min(args.capacity, 3), 6, 6, 2
     args.out.mkdir(parents=True, exist_ok=True)
     tables = []
     if args.what in ("all", "stream"):
@@ -123,6 +130,8 @@ def main(argv: List[str] | None = None) -> None:
         tables.append(run_precision(args))
     if args.what in ("all", "evaluator"):
         tables.append(run_evaluator(args))
+    if args.what == "fps":
+        tables.append(run_fps(args))
     (args.out / "summary.md").write_text("\n\n".join(tables) + "\n")
     print(f"\nwrote the JSON results, {args.out / 'summary.md'} and {args.out / 'stream.png'} into {args.out}"
           if args.what in ("all", "stream") else f"\nwrote the results into {args.out}")
@@ -147,9 +156,10 @@ def run_compare(args: argparse.Namespace) -> str:
     print("comparing with STCN's original computation", file=sys.stderr, flush=True)
     result = compare_with_original(_stream_config(args))
     _write(args, "compare", result)
-    table = (f"| frames | stcnbuf s/frame | original s/frame | ratio | label agreement |\n|---|---|---|---|---|\n"
+    table = (f"| frames | stcnbuf s/frame | original s/frame | ratio | label agreement | max prob difference |\n"
+             f"|---|---|---|---|---|---|\n"
              f"| {result['frames']} | {result['stcnbuf_s_per_frame']:.3f} | {result['original_s_per_frame']:.3f} | "
-             f"{result['ratio']:.3f} | {result['label_agreement']:.4f} |")
+             f"{result['ratio']:.3f} | {result['label_agreement']:.4f} | {result['max_prob_difference']:.1e} |")
     print(table)
     return table
 
@@ -157,7 +167,8 @@ def run_compare(args: argparse.Namespace) -> str:
 def run_precision(args: argparse.Namespace) -> str:
     from stcnbuf.bench.compare import precision_speed
 
-    rows = ["| network | fp32 s/frame | bf16 s/frame | bf16 speed-up | label agreement |", "|---|---|---|---|---|"]
+    rows = ["| network | fp32 s/frame | bf16 s/frame | bf16 speed-up | label agreement | max prob difference |",
+            "|---|---|---|---|---|---|"]
     runs = {"random weights": None}
     if args.checkpoint:
         runs["checkpoint"] = args.checkpoint
@@ -167,7 +178,8 @@ def run_precision(args: argparse.Namespace) -> str:
         result = precision_speed(_stream_config(args), checkpoint)
         results[name] = result
         rows.append(f"| {name} | {result['fp32_s_per_frame']:.3f} | {result['bf16_s_per_frame']:.3f} | "
-                    f"{result['bf16_speedup']:.2f} | {result['label_agreement']:.4f} |")
+                    f"{result['bf16_speedup']:.2f} | {result['label_agreement']:.4f} | "
+                    f"{result['max_prob_difference']:.1e} |")
     _write(args, "precision", results)
     print("\n".join(rows))
     return "\n".join(rows)
@@ -184,22 +196,72 @@ def run_evaluator(args: argparse.Namespace) -> str:
     print("evaluator throughput", file=sys.stderr, flush=True)
     result = evaluator_speed(shared_jobs(data, 4 if args.quick else 20))
     _write(args, "evaluator", result)
-    table = (f"| sequences | official-style s (1 process, per frame) | stcnbuf s | speed-up | max |difference| |\n"
-             f"|---|---|---|---|---|\n| {result['sequences']} | {result['official_style_s']:.2f} | "
-             f"{result['stcnbuf_s']:.2f} | {result['speedup']:.1f} | {result['max_abs_difference']:.1e} |")
+    table = (f"| sequences | official kit s (1 process, per frame) | stcnbuf s | speed-up | PNG decoding alone s "
+             f"(1 process) | max abs difference |\n|---|---|---|---|---|---|\n| {result['sequences']} | "
+             f"{result['official_style_s']:.2f} | {result['stcnbuf_s']:.2f} | {result['speedup']:.1f} | "
+             f"{result['png_decoding_s']:.2f} | {result['max_abs_difference']:.1e} |")
     print(table)
     return table
+
+
+def run_fps(args: argparse.Namespace) -> str:
+    """Frames per second (time of the key/value encoders, memory read and decoder; no video decoding) after
+    ``--warm-up`` frames, each setting in its own process."""
+    if args.fps_frames <= args.warm_up:
+        raise SystemExit(f"--fps-frames ({args.fps_frames}) must be larger than --warm-up ({args.warm_up})")
+    precisions = ["fp32", "bf16", "fp16"] if args.device.startswith("cuda") else ["fp32", "bf16"]
+    device_name = torch_device_name(args.device)
+    rows = [f"| objects | precision | compile | FPS | peak device MiB |", "|---|---|---|---|---|"]
+    results = []
+    for objects in (1, 3):
+        for precision in precisions:
+            for compile_mode in args.compile_modes:
+                cfg = _stream_config(args, objects=objects, precision=precision, compile=compile_mode,
+                                     frames=args.fps_frames)
+                print(f"fps: {objects} object(s), {precision}, compile={compile_mode} on {device_name}",
+                      file=sys.stderr, flush=True)
+                try:
+                    result = run_isolated(cfg)
+                except RuntimeError as error:
+                    rows.append(f"| {objects} | {precision} | {compile_mode} | failed: {error} | |")
+                    continue
+                timed = result["seconds"][args.warm_up:]
+                fps = len(timed) / sum(timed)
+                results.append({"objects": objects, "precision": precision, "compile": compile_mode, "fps": fps,
+                                "peak_device_mb": result["device_peak_mb"], "seconds": result["seconds"]})
+                rows.append(f"| {objects} | {precision} | {compile_mode} | {fps:.1f} | "
+                            f"{result['device_peak_mb']:.0f} |")
+    title = (f"FPS at {args.width}×{args.height}, {args.model}, mem_every {args.mem_every}, top-k {args.top_k}, "
+             f"{args.fps_frames} frames ({args.warm_up} warm-up) on {device_name}")
+    _write(args, "fps", {"device": device_name, "config": vars(args) | {"out": str(args.out)}, "runs": results})
+    table = title + "\n\n" + "\n".join(rows)
+    print(table)
+    return table
+
+
+def torch_device_name(device: str) -> str:
+    """The accelerator's name, or the CPU's model name."""
+    import platform
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def run_streams(args: argparse.Namespace) -> str:
     total = max(args.frames)
     results = []
     for policy in args.policies:
-        cfg = StreamConfig(policy=policy, capacity=None if policy == "unbounded" else args.capacity,
-                           temp_size=args.temp_size, frames=total, height=args.height, width=args.width,
-                           objects=args.objects, mem_every=args.mem_every, top_k=args.top_k,
-                           precision=args.precision, compile=args.compile, model=args.model, device=args.device,
-                           threads=args.threads)
+        cfg = _stream_config(args, policy=policy, capacity=None if policy == "unbounded" else args.capacity,
+                             frames=total)
         print(f"running {policy} for {total} frames at {args.width}×{args.height}, {args.objects} objects, "
               f"{args.precision}, {args.model} on {args.device}", file=sys.stderr, flush=True)
         results.append(run_isolated(cfg))

@@ -28,7 +28,7 @@ def compare_with_original(cfg: StreamConfig) -> Dict[str, float]:
                            compile=cfg.compile)
     original = OriginalSTCN(net, mem_every=cfg.mem_every, top_k=cfg.top_k)
     times = {"stcnbuf": [], "original": []}
-    agreement = []
+    agreement, difference = [], 0.0
     ours.start(frame(0), label, ids)
     original.start(frame(0), label, ids)
     for t in range(1, cfg.frames):
@@ -42,9 +42,14 @@ def compare_with_original(cfg: StreamConfig) -> Dict[str, float]:
         theirs = theirs[..., original.padding[2]: theirs.shape[-2] - original.padding[3],
                         original.padding[0]: theirs.shape[-1] - original.padding[1]]
         agreement.append(float((mine.argmax(0) == theirs.argmax(0)).float().mean()))
+        difference = max(difference, float((mine - theirs).abs().max()))
     ours_s, original_s = float(np.mean(times["stcnbuf"])), float(np.mean(times["original"]))
     return {"stcnbuf_s_per_frame": ours_s, "original_s_per_frame": original_s, "ratio": ours_s / original_s,
-            "label_agreement": float(np.mean(agreement)), "frames": cfg.frames}
+            "label_agreement": float(np.mean(agreement)), "max_prob_difference": difference, "frames": cfg.frames}
+
+
+#: frames left out of the precision timings (first-call allocations and kernel selection)
+WARM_UP = 2
 
 
 def precision_speed(cfg: StreamConfig, checkpoint: str | None = None) -> Dict[str, float]:
@@ -60,8 +65,9 @@ def precision_speed(cfg: StreamConfig, checkpoint: str | None = None) -> Dict[st
     else:
         net = STCN(**model_architecture(cfg.model))
     frame, label = synthetic_stream(cfg)
-    results = {}
-    labels = {}
+    results: Dict[str, float] = {}
+    labels: Dict[str, list] = {}
+    probs: Dict[str, list] = {}
     for precision in ("fp32", "bf16"):
         seg = OnlineSegmenter(net, MemoryBank("unbounded"), mem_every=cfg.mem_every, top_k=cfg.top_k,
                               precision=precision)
@@ -72,8 +78,10 @@ def precision_speed(cfg: StreamConfig, checkpoint: str | None = None) -> Dict[st
             prediction = seg.step(frame(t))
             spent.append(time.perf_counter() - start)
             maps.append(prediction.labels)
-        results[f"{precision}_s_per_frame"] = float(np.mean(spent))
+            probs.setdefault(precision, []).append(prediction.probs)
+        results[f"{precision}_s_per_frame"] = float(np.mean(spent[WARM_UP:] if len(spent) > 2 * WARM_UP else spent))
         labels[precision] = maps
     results["bf16_speedup"] = results["fp32_s_per_frame"] / results["bf16_s_per_frame"]
     results["label_agreement"] = float(np.mean([(a == b).float().mean() for a, b in zip(labels["fp32"], labels["bf16"])]))
+    results["max_prob_difference"] = max(float((a - b).abs().max()) for a, b in zip(probs["fp32"], probs["bf16"]))
     return results

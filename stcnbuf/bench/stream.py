@@ -48,6 +48,7 @@ class StreamResult:
     rss_mb: List[float] = field(default_factory=list)
     peak_rss_mb: List[float] = field(default_factory=list)
     memory_bytes: List[int] = field(default_factory=list)
+    device_peak_mb: float = 0.0
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -114,6 +115,8 @@ def run_stream(cfg: StreamConfig, progress: bool = True) -> StreamResult:
         if progress and (t + 1) % 10 == 0:
             print(f"  [{cfg.policy}] frame {t + 1}/{cfg.frames}: {result.seconds[-1]:.3f} s, "
                   f"RSS {result.rss_mb[-1]:.0f} MiB", file=sys.stderr, flush=True)
+    if cfg.device.startswith("cuda"):
+        result.device_peak_mb = torch.cuda.max_memory_allocated(torch.device(cfg.device)) / 2 ** 20
     return result
 
 

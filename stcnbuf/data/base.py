@@ -60,7 +60,8 @@ class VOSDataset:
             message = (f"{self.name}: {len(missing)} of {len(names)} sequences listed in {listed_in} are not on "
                        f"disk under {self.root}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
             if not allow_missing:
-                raise FileNotFoundError(message + "; set data.allow_missing=true to evaluate the present ones")
+                raise FileNotFoundError(message + "; to evaluate the present ones, allow missing sequences (eval.py: "
+                                        "data.allow_missing=true; python -m stcnbuf.evaluation: --allow-missing)")
             log.warning("%s; evaluating the %d present ones", message, len(names) - len(missing))
             names = [n for n in names if n not in missing]
         if not names:

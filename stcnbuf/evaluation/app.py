@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import psutil
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -43,16 +43,18 @@ def find_checkpoint(cfg: DictConfig) -> str:
     runs = Path(cfg.paths.log_dir) / "train"
     found = sorted(runs.glob("**/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
     if not found:
-        raise FileNotFoundError("no checkpoint to evaluate: set model.checkpoint=FILE (a released STCN stcn.pth, a "
+        raise FileNotFoundError("no checkpoint given: set model.checkpoint=FILE (a released STCN stcn.pth, a "
                                 f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")
-    log.info("evaluating the newest training checkpoint: %s", found[-1])
+    log.warning("model.checkpoint not set: using the newest training checkpoint %s", found[-1])
     return str(found[-1])
 
 
-def _peak_memory_mb(device: torch.device) -> float:
+def _peak_memory_mb(device: torch.device, sampled_rss: int) -> float:
+    """Peak of this sequence: CUDA's allocator peak (reset per sequence), or on CPU the largest resident set
+    sampled after each frame (the process's lifetime peak would carry over between the runs of a sweep)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return sampled_rss / 2 ** 20
 
 
 def evaluate(cfg: DictConfig) -> Dict[str, Any]:
@@ -108,8 +110,10 @@ def _segment(dataset: VOSDataset, name: str, segmenter, offline: bool, cfg: Dict
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     total = segmenter.frames_to_segment(len(sequence)) if offline else len(sequence)
+    process, peak_rss = psutil.Process(), [0]
     with tqdm(total=total, desc=label, unit="frame", leave=False) as bar:
         def write(index: int, labels) -> None:
+            peak_rss[0] = max(peak_rss[0], process.memory_info().rss)
             write_label_png(run.prediction_path(name, sequence.frame_name(index)), labels)
 
         if offline:
@@ -117,7 +121,7 @@ def _segment(dataset: VOSDataset, name: str, segmenter, offline: bool, cfg: Dict
                                       progress=bar.update)
         else:
             stats = propagate_online(sequence, segmenter, write, dataset.shorter_side, progress=bar.update)
-    record = SequenceRecord(name, stats.frames, stats.seconds, stats.objects, _peak_memory_mb(device),
+    record = SequenceRecord(name, stats.frames, stats.seconds, stats.objects, _peak_memory_mb(device, peak_rss[0]),
                             [sequence.frame_name(i) for i in sequence.outputs])
     run.mark_finished(record)
     log.info("%s: %d frames, %d objects, %.2f fps", label, stats.frames, stats.objects,
@@ -144,10 +148,15 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
             jobs.append(SequenceJob(record.name, [sequence.mask_paths[i] for i in range(len(sequence))],
                                     [run.prediction_path(record.name, sequence.frame_name(i))
                                      for i in range(len(sequence))], gt_binary=dataset.gt_binary))
-        result = score_jobs(jobs, workers=cfg.get("workers"))
-        metrics.update(result.global_metrics())
-        write_per_sequence_csv(result, run.root / "per_sequence.csv")
-        write_global_csv(result, run.root / "global_results.csv")
+        try:
+            result = score_jobs(jobs, workers=cfg.get("workers"))
+        except (OSError, ValueError) as error:  # the predictions stay; metrics.json says why there is no score
+            log.error("scoring failed: %s", error)
+            metrics.update(scoring_error=str(error), complete=False)
+        else:
+            metrics.update(result.global_metrics())
+            write_per_sequence_csv(result, run.root / "per_sequence.csv")
+            write_global_csv(result, run.root / "global_results.csv")
     if isinstance(dataset, YouTubeVOSDataset) and not failures:
         metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
     return metrics

@@ -70,6 +70,23 @@ def compile_core(core: SegmentationCore, mode: str) -> nn.Module:
     return core
 
 
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); None where ``/proc/cpuinfo`` is absent."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            flags = next((line for line in file if line.startswith("flags")), "").split()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def warn_if_bf16_is_emulated(device: torch.device, precision: str) -> None:
+    """bf16 autocast on a CPU without native bf16 converts every operand: it is several times slower."""
+    if precision == "bf16" and device.type == "cpu" and cpu_has_native_bf16() is False:
+        warnings.warn("precision=bf16 on a CPU without AVX-512 BF16 or AMX is emulated and several times slower "
+                      "than fp32 (10x in this project's benchmark): use precision=fp32 here", stacklevel=3)
+
+
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """Autocast for ``bf16`` (CPU and CUDA) or ``fp16`` (CUDA only); ``fp32`` runs without autocast."""
     if precision not in PRECISIONS:

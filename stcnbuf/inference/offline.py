@@ -107,24 +107,35 @@ class OfflineSegmenter:
                 probs[prediction.frame_index] = prediction.probs.cpu()
             if on_frame is not None:
                 on_frame(prediction)
-            if progress is not None:
-                progress(1)
 
-        keep(seg.start(next(iter(source.iterate([init]))), masks, object_ids, frame_index=init))
-        for pass_index in range(self.burn_in_passes):
-            order = burn_in_order(num_frames, init, self.order, self.seed, pass_index)
-            chosen = [index for position, index in enumerate(order) if (position + 1) % seg.mem_every == 0]
-            for index, frame in zip(chosen, source.iterate(chosen)):
-                seg.process(frame, index, WriteMode.PERMANENT)
-                if progress is not None:
-                    progress(1)
+        keep(self.burn_in(source, masks, object_ids, init, progress))
         runs = final_pass_order(num_frames, init)
         for run_number, run in enumerate(runs):
             seg.memory.clear_temporary()
             for position, (index, frame) in enumerate(zip(run, source.iterate(run))):
                 last = run_number == len(runs) - 1 and position == len(run) - 1
                 keep(seg.step(frame, frame_index=index, update_memory=not last))
+                if progress is not None:
+                    progress(1)
         return OfflineResult(list(seg.object_ids), labels if keep_labels else None, probs if keep_probs else None)
+
+    def burn_in(self, frames: FrameSource, masks, object_ids: Optional[Sequence[int]], init_frame: int,
+                progress: Optional[Callable[[int], None]] = None) -> Prediction:
+        """Start the memory from the annotation of ``init_frame`` and run the burn-in passes; returns the
+        annotated frame's prediction. The final pass (:func:`final_pass_order`) follows."""
+        seg = self.segmenter
+        num_frames = len(frames)
+        first = seg.start(next(iter(frames.iterate([init_frame]))), masks, object_ids, frame_index=init_frame)
+        if progress is not None:
+            progress(1)
+        for pass_index in range(self.burn_in_passes):
+            order = burn_in_order(num_frames, init_frame, self.order, self.seed, pass_index)
+            chosen = [index for position, index in enumerate(order) if (position + 1) % seg.mem_every == 0]
+            for index, frame in zip(chosen, frames.iterate(chosen)):
+                seg.process(frame, index, WriteMode.PERMANENT)
+                if progress is not None:
+                    progress(1)
+        return first
 
     def frames_to_segment(self, num_frames: int) -> int:
         """Frames segmented for a video of ``num_frames`` frames, burn-in passes included."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stcnbuf.inference.core import SegmentationCore, autocast_context, compile_core
+from stcnbuf.inference.core import SegmentationCore, autocast_context, compile_core, warn_if_bf16_is_emulated
 from stcnbuf.inference.frames import Padding, as_uint8_frame, normalize_frame, pad, padding_for, unpad
 from stcnbuf.inference.objects import masks_to_tensor
 from stcnbuf.inference.prediction import Prediction
@@ -58,6 +58,7 @@ class OnlineSegmenter:
         if memory.device.type != self.device.type:
             raise ValueError(f"memory is on {memory.device} but the segmenter runs on {self.device}")
         autocast_context(self.device, precision)  # validates the precision for this device
+        warn_if_bf16_is_emulated(self.device, precision)
         self.net = net.to(self.device).eval()
         self.channels_last = channels_last
         if channels_last:

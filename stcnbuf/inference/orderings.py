@@ -43,8 +43,16 @@ def burn_in_order(num_frames: int, init_frame: int, ordering: str, seed: int, pa
         generator = torch.Generator().manual_seed(seed * 1_000_003 + pass_index)
         return [frames[i] for i in torch.randperm(len(frames), generator=generator).tolist()]
     order = [frames[i] for i in bit_reversal_order(len(frames))]
-    shift = (pass_index * len(order)) // 2 if order else 0
-    return order[shift % len(order):] + order[: shift % len(order)] if order else order
+    shift = int(radical_inverse(pass_index) * len(order))  # passes 0, 1, 2, 3... start at 0, 1/2, 1/4, 3/4...
+    return order[shift:] + order[:shift]
+
+
+def radical_inverse(index: int) -> float:
+    """The base-2 van der Corput number of ``index`` (0, 1/2, 1/4, 3/4, 1/8, ...): evenly spread in [0, 1)."""
+    value, scale = 0.0, 0.5
+    while index:
+        value, index, scale = value + scale * (index & 1), index >> 1, scale / 2
+    return value
 
 
 def final_pass_order(num_frames: int, init_frame: int) -> List[List[int]]:

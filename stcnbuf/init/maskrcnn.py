@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stcnbuf.checkpoint import CheckpointError, extract_state_dict, read_weights_file
+from stcnbuf.checkpoint import CheckpointError, extract_state_dict, read_weights_file, state_differences
 
 #: The torchvision COCO weights file (``MaskRCNN_ResNet50_FPN_Weights.COCO_V1``) and where to get it.
 WEIGHTS_FILENAME = "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
@@ -124,18 +124,10 @@ def _read_maskrcnn_state(path: Path) -> Dict[str, Tensor]:
 
 
 def _check_fits(model: torch.nn.Module, state: Mapping[str, Tensor], path: Path) -> None:
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in state and state[k].shape != own[k].shape]
-    if not (missing or unexpected or shapes):
+    differences = state_differences(model.state_dict(), state, shown=5)
+    if not differences:
         return
-    lines = [f"{path} does not hold maskrcnn_resnet50_fpn COCO weights (91 classes):"]
-    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
-        if items:
-            shown = ", ".join(items[:5]) + (f", ... ({len(items)} in all)" if len(items) > 5 else "")
-            lines.append(f"  {title}: {shown}")
+    lines = [f"{path} does not hold maskrcnn_resnet50_fpn COCO weights (91 classes):", *differences]
     if "fc.weight" in state and "conv1.weight" in state:
         lines.append("  (it looks like an ImageNet classification network, not a Mask R-CNN detector)")
     lines.append(f"  expected torchvision's {WEIGHTS_FILENAME} ({WEIGHTS_URL}), given as init.weights=FILE")
@@ -174,7 +166,7 @@ def propose(model: torch.nn.Module, frame: np.ndarray, device: str | torch.devic
     model.eval()
     with torch.no_grad():
         out = model([image / 255.0])[0]
-    masks = out["masks"][:, 0].float()  # [N, 1, H, W] at the frame size.clamp_(0, 1).cpu().numpy()
+    masks = out["masks"][:, 0].float().clamp_(0, 1).cpu().numpy()  # [N, 1, H, W] -> [N, H, W] at the frame size
     return Proposals(masks=masks, scores=out["scores"].float().cpu().numpy(),
                      labels=out["labels"].cpu().numpy())
 

@@ -11,8 +11,9 @@ File format, one JSON object per line:
 
     {"frame": i, "objects": {"<id>": {"size": [H, W], "counts": "..."}, ...}}
 
-  ``counts`` is the COCO (pycocotools) compressed RLE string, in column-major order. Only non-empty masks
-  are written, so an object absent from a frame's ``objects`` is empty there. Frames may come in any order
+  ``counts`` is the COCO (pycocotools) compressed RLE string, in column-major order. Every object of the
+  header has an entry on every frame (an empty mask where it is absent); files that leave empty objects out
+  read the same. Frames may come in any order
   (a segmenter may go forward then backward from a middle frame); when a frame appears twice, the later
   line wins.
 
@@ -185,7 +186,8 @@ def _frame_from_json(line: Any, rle: RLEFile) -> tuple[int, dict[int, RLEMask]]:
         mask = rle_from_json(value)
         if mask.shape != (rle.height, rle.width):
             raise ValueError(f"object {key} has size {list(mask.shape)}, the header says {[rle.height, rle.width]}")
-        masks[int(key)] = mask
+        if mask.any():
+            masks[int(key)] = mask
     return frame, masks
 
 
@@ -238,16 +240,17 @@ def read_rle_file(path: str | os.PathLike, *, partial: bool = False) -> RLEFile:
     return _parse_lines(path, lines)
 
 
-def _frame_line(frame: int, masks: Mapping[int, RLEMask]) -> str:
-    objects = {str(i): rle_to_json(m) for i, m in masks.items() if m.any()}
+def _frame_line(frame: int, masks: Mapping[int, RLEMask], header: RLEFile) -> str:
+    """One frame line with an entry for every object of the header (an empty mask where it is absent)."""
+    shape = (header.height, header.width)
+    objects = {str(i): rle_to_json(masks[i] if i in masks else RLEMask.zeros(shape)) for i in header.object_ids}
     return json.dumps({"frame": frame, "objects": objects}, separators=(",", ":")) + "\n"
 
 
 def write_rle_file(path: str | os.PathLike, rle: RLEFile) -> Path:
     """Write a whole RLE file at once, atomically, frames sorted."""
     lines = [json.dumps(rle.header()) + "\n"]
-    lines += [_frame_line(t, {i: masks[i] for i in rle.object_ids if i in masks})
-              for t, masks in sorted(rle.frames.items())]
+    lines += [_frame_line(t, masks, rle) for t, masks in sorted(rle.frames.items())]
     return atomic_write_text(path, "".join(lines))
 
 
@@ -316,7 +319,7 @@ class RLEWriter:
         self.write_masks(frame, masks_from_label_map(label_map))
 
     def write_masks(self, frame: int, masks: Mapping[int, RLEMask]) -> None:
-        """Write frame ``frame`` from ``{object_id: mask}`` (empty masks and absent objects are not stored)."""
+        """Write frame ``frame`` from ``{object_id: mask}`` (absent objects are stored as empty masks)."""
         if self.closed:
             raise ValueError(f"{self.path}: writer is closed")
         if not 0 <= frame < self.header.num_frames:
@@ -328,7 +331,7 @@ class RLEWriter:
             if mask.shape != (self.header.height, self.header.width):
                 raise ValueError(f"frame {frame}: object {i} has shape {mask.shape}, "
                                  f"expected {(self.header.height, self.header.width)}")
-        self._file.write(_frame_line(frame, {i: masks[i] for i in self.header.object_ids if i in masks}))
+        self._file.write(_frame_line(frame, masks, self.header))
         self._file.flush()
         self.done.add(frame)
 
@@ -348,6 +351,16 @@ class RLEWriter:
         self.close()
 
 
+def is_rle_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts with a stcnbuf-rle header line (a multi-frame file rather than a single mask)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            first = json.loads(file.readline())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(first, dict) and "format" in first
+
+
 def read_mask_json(path: str | os.PathLike, frame: int | None = None) -> np.ndarray:
     """An initial label map from a JSON mask file.
 
@@ -358,12 +371,7 @@ def read_mask_json(path: str | os.PathLike, frame: int | None = None) -> np.ndar
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        first = json.loads(text.split("\n", 1)[0])
-    except ValueError:
-        first = None
-    if isinstance(first, dict) and "format" in first:
+    if is_rle_file(path):
         rle = read_rle_file(path)
         if not rle.frames:
             raise ValueError(f"{path}: the file holds no frames")
@@ -375,7 +383,7 @@ def read_mask_json(path: str | os.PathLike, frame: int | None = None) -> np.ndar
     if frame is not None:
         raise ValueError(f"{path}: frame={frame} given, but this is a single-mask JSON file, not a {FORMAT} file")
     try:
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise ValueError(f"{path}: not valid JSON: {error}") from error
     try:

@@ -20,6 +20,7 @@ from stcnbuf.evaluation.run_directory import config_differences, fingerprint
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.io.rle import RLEWriter, read_rle_file
+from stcnbuf.postprocess import postprocess_file
 from stcnbuf.segment.initial import given_masks_at_original_size, initial_annotations
 from stcnbuf.segment.render import render_overlay
 from stcnbuf.segment.run import SnapshotFile, object_ids, segment_offline, segment_online
@@ -54,6 +55,11 @@ def _check_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> str:
 def segment_video(cfg: DictConfig) -> Dict[str, Any]:
     """Segment ``cfg.video``; write ``masks.rle.jsonl`` and the requested outputs into ``cfg.output_dir``."""
     device = resolve_device(cfg.device)
+    if cfg.inference.get("init_frame") is not None:
+        if cfg.init.get("frame") is not None and cfg.init.frame != cfg.inference.init_frame:
+            raise ValueError(f"init.frame={cfg.init.frame} and inference.init_frame={cfg.inference.init_frame} "
+                             "disagree: give the initial frame once, as init.frame")
+        OmegaConf.update(cfg, "init.frame", cfg.inference.init_frame, force_add=True)
     checkpoint = find_checkpoint(cfg)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
     reader = cfg.reader
@@ -67,17 +73,42 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
         result.update(_segment(cfg, source, out, rle_path, stamp, str(device)))
     else:
         log.info("%s is complete: segmentation skipped", rle_path)
-    rle = read_rle_file(rle_path)
+    shown = _postprocess(cfg.postprocess, rle_path, out / "masks.clean.rle.jsonl", cfg.resume)
+    if shown != rle_path:
+        result["clean_masks"] = str(shown)
+    rle, digest = read_rle_file(shown), file_sha256(shown)
     if cfg.outputs.png:
-        result["png"] = str(_write_pngs(rle, source, out / "masks"))
+        result["png"] = str(_write_pngs(rle, source, out / "masks", digest, live=shown == rle_path))
     if cfg.outputs.overlay:
         overlay = out / "overlay.mp4"
-        if not (cfg.resume and overlay.is_file() and overlay.stat().st_mtime >= rle_path.stat().st_mtime):
+        marker = out / "overlay.mp4.sha256"
+        if not (cfg.resume and overlay.is_file() and _read_marker(marker) == digest):
             with tqdm(total=len(source), desc="overlay", unit="frame", leave=False) as bar:
                 render_overlay(rle, source, overlay, progress=bar.update)
+            atomic_write_text(marker, digest)
         result["overlay"] = str(overlay)
     print("\n".join(f"{k}: {v}" for k, v in result.items()))
     return result
+
+
+def _postprocess(settings: DictConfig, raw: Path, clean: Path, resume: bool) -> Path:
+    """Write the cleaned masks when any clean-up is asked for; returns the file to show."""
+    options = dict(close_radius=int(settings.close), keep_largest=bool(settings.largest_component),
+                   fill_holes_area=int(settings.fill_holes), box_margin=settings.box_margin,
+                   temporal_window=int(settings.temporal_window))
+    if not any(value for value in options.values() if value is not None):
+        return raw
+    made_from = {**options, "masks_sha256": file_sha256(raw)}
+    marker = clean.with_name(clean.name + ".json")
+    if not (resume and clean.is_file() and _read_marker(marker) == json.dumps(made_from, sort_keys=True)):
+        postprocess_file(raw, clean, **options)
+        atomic_write_text(marker, json.dumps(made_from, sort_keys=True))
+    return clean
+
+
+def _read_marker(path: Path) -> str | None:
+    """What an output was made from (see the ``*.sha256`` / ``*.json`` files beside outputs), if recorded."""
+    return path.read_text() if path.is_file() else None
 
 
 def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, stamp: str, device: str) -> Dict[str, Any]:
@@ -104,10 +135,11 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
         total = segmenter.frames_to_segment(len(source)) if offline else len(source)
         start = time.perf_counter()
         with tqdm(total=total, desc=source.path.name, unit="frame") as bar:
+            snapshots = SnapshotFile(out / "state.pt", stamp) if cfg.resume else None
             if offline:
-                segmented = segment_offline(source, segmenter, annotations, write, cfg.frame_cache_mb, bar.update)
+                segmented = segment_offline(source, segmenter, annotations, write, cfg.frame_cache_mb, snapshots,
+                                            cfg.snapshot_every, bar.update)
             else:
-                snapshots = SnapshotFile(out / "state.pt", stamp) if cfg.resume else None
                 segmented = segment_online(source, segmenter, annotations, write, snapshots, cfg.snapshot_every,
                                            bar.update)
         seconds = time.perf_counter() - start
@@ -115,10 +147,16 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     return {"segmented_frames": segmented, "seconds": round(seconds, 2), "fps": round(segmented / seconds, 2)}
 
 
-def _write_pngs(rle, source: VideoSource, folder: Path) -> Path:
-    """Palette PNGs of every frame (those already there are kept)."""
+def _write_pngs(rle, source: VideoSource, folder: Path, digest: str, live: bool) -> Path:
+    """Palette PNGs of every frame. PNGs already there are kept when they show these masks: written from
+    the same file before (recorded in ``.masks.sha256``) or, with ``live``, while segmenting."""
+    marker = folder / ".masks.sha256"
+    recorded = _read_marker(marker)
+    keep = recorded == digest or (recorded is None and live)
     for index in range(rle.num_frames):
         path = folder / f"{source.frame_name(index)}.png"
-        if not path.is_file():
+        if not (keep and path.is_file()):
             write_label_png(path, rle.label_map(index))
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, digest)
     return folder

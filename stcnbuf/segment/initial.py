@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from stcnbuf.data.video import VideoSource
 from stcnbuf.inference.objects import object_ids_in
 from stcnbuf.io.masks import read_label_png
-from stcnbuf.io.rle import read_mask_json
+from stcnbuf.io.rle import is_rle_file, read_mask_json
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +21,26 @@ Annotations = Dict[int, Tuple[np.ndarray, List[int]]]
 
 
 def initial_frames(init: DictConfig, num_frames: int) -> List[int]:
-    """``init.frame`` as a sorted list of frame indices (default: the middle frame)."""
+    """``init.frame`` as a list of frame indices in the order given (default: the middle frame)."""
     frames = init.get("frame")
     frames = [num_frames // 2] if frames is None else ([frames] if isinstance(frames, int) else list(frames))
     for frame in frames:
         if not 0 <= int(frame) < num_frames:
             raise ValueError(f"init.frame={frame} is outside the video (0..{num_frames - 1})")
-    return sorted(int(f) for f in frames)
+    if len(set(frames)) != len(frames):
+        raise ValueError(f"init.frame={list(frames)} names a frame twice")
+    return [int(f) for f in frames]
+
+
+def _mask_paths(init: DictConfig) -> List[str]:
+    return [str(init.mask)] if isinstance(init.mask, str) else [str(m) for m in init.mask]
 
 
 def read_mask_file(path: str, frame: int | None = None) -> np.ndarray:
-    """A label map from a PNG (palette: ids; binary 0/255 or 0/1: object 1) or an RLE JSON file."""
+    """A label map from a PNG (palette: ids; binary 0/255 or 0/1: object 1) or an RLE JSON file (``frame``:
+    which frame of a multi-frame RLE file such as a ``masks.rle.jsonl``; a single-mask JSON has one)."""
     if str(path).lower().endswith(".json") or str(path).lower().endswith(".jsonl"):
-        return read_mask_json(path, frame)
+        return read_mask_json(path, frame if is_rle_file(path) else None)
     labels = read_label_png(path)
     if set(np.unique(labels).tolist()) <= {0, 255}:  # a binary mask saved as 0/255
         labels = (labels > 0).astype(np.uint8)
@@ -51,12 +58,12 @@ def to_working_size(labels: np.ndarray, source: VideoSource, where: str) -> np.n
 
 
 def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) -> Annotations:
-    masks = init.mask if not isinstance(init.mask, str) else [init.mask]
+    masks = _mask_paths(init)
     if len(masks) != len(frames):
         raise ValueError(f"init.mask gives {len(masks)} mask(s) for {len(frames)} initial frame(s) {list(frames)}")
     annotations: Annotations = {}
-    for frame, path in zip(frames, masks):
-        labels = to_working_size(read_mask_file(str(path)), source, str(path))
+    for frame, path in sorted(zip(frames, masks)):
+        labels = to_working_size(read_mask_file(path, frame), source, path)
         ids = object_ids_in(labels)
         if not ids:
             raise ValueError(f"the initial mask {path} is empty")
@@ -95,9 +102,9 @@ def given_masks_at_original_size(init: DictConfig, annotations: Annotations, sou
     given at that size are used as they are; others are resized (nearest)."""
     h, w = source.original_size
     given: Dict[int, np.ndarray] = {}
-    paths = ([init.mask] if isinstance(init.mask, str) else list(init.mask)) if init.method == "mask" else []
-    for position, frame in enumerate(sorted(annotations)):
-        labels = read_mask_file(str(paths[position])) if paths else annotations[frame][0]
+    paths = dict(zip(initial_frames(init, len(source)), _mask_paths(init))) if init.method == "mask" else {}
+    for frame in sorted(annotations):
+        labels = read_mask_file(paths[frame], frame) if paths else annotations[frame][0]
         if labels.shape[:2] != (h, w):
             labels = cv2.resize(annotations[frame][0], (w, h), interpolation=cv2.INTER_NEAREST)
         given[frame] = labels

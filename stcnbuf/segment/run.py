@@ -1,4 +1,4 @@
-"""Segment a whole video online (results written as they come, resumable from snapshots) or offline."""
+"""Segment a whole video online or offline; results written as they come, runs resumable from snapshots."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from stcnbuf.data.video import VideoSource
-from stcnbuf.inference.offline import OfflineSegmenter
+from stcnbuf.inference.offline import FrameSource, OfflineSegmenter
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.inference.orderings import final_pass_order
 from stcnbuf.inference.prediction import Prediction
@@ -49,7 +49,7 @@ class FrameCache:
 
 @dataclass
 class Snapshot:
-    """Where an online run is and its segmenter state."""
+    """Where a run's final pass is (run, position in it; -1: before its first frame) and the segmenter state."""
 
     run: int
     position: int
@@ -57,7 +57,7 @@ class Snapshot:
 
 
 class SnapshotFile:
-    """``state.pt``: the latest snapshot of an online run, written atomically."""
+    """``state.pt``: the latest snapshot of a run, written atomically."""
 
     def __init__(self, path: Path, fingerprint: str) -> None:
         self.path, self.fingerprint = path, fingerprint
@@ -87,24 +87,59 @@ def segment_online(source: VideoSource, segmenter: OnlineSegmenter, annotations:
     """From the first initial frame forward to the end, then backward to the start; every frame is written
     as soon as it is segmented; later initial frames add their objects. Returns the frames segmented here."""
     first = min(annotations)
-    runs = final_pass_order(len(source), first)
-    size = tuple(source.original_size)
+
+    def begin() -> Prediction:
+        return _start(segmenter, next(iter(source.iterate([first]))), first, annotations)
+
+    return _final_pass(source, source.original_size, segmenter, first, annotations, write, begin, snapshots,
+                       snapshot_every, progress)
+
+
+def segment_offline(source: VideoSource, offline: OfflineSegmenter, annotations: Annotations, write: Writer,
+                    frame_cache_mb: float, snapshots: Optional[SnapshotFile] = None, snapshot_every: int = 100,
+                    progress: Optional[Callable[[int], None]] = None) -> int:
+    """Burn-in passes over the reordered video, then the ordered final pass (one initial frame), written as it
+    goes. A snapshot after the burn-in and every ``snapshot_every`` frames lets an interrupted run continue."""
+    if len(annotations) != 1:
+        raise ValueError(f"offline inference starts from one initial frame, got {sorted(annotations)}: "
+                         "use inference=online for several")
+    (index, (labels, ids)), = annotations.items()
+    frames = FrameCache(source, frame_cache_mb)
+
+    def begin() -> Prediction:
+        return offline.burn_in(frames, labels, ids, index, progress)
+
+    return _final_pass(frames, source.original_size, offline.segmenter, index, annotations, write, begin, snapshots,
+                       snapshot_every, progress, count_first=False)
+
+
+def _final_pass(frames: FrameSource, size: Sequence[int], segmenter: OnlineSegmenter, first: int,
+                annotations: Annotations, write: Writer, begin: Callable[[], Prediction],
+                snapshots: Optional[SnapshotFile], snapshot_every: int, progress: Optional[Callable[[int], None]],
+                count_first: bool = True) -> int:
+    """``begin()`` (start the memory; skipped when resuming from a snapshot), then the ordered pass from
+    ``first``: forward to the end, backward to the start; outputs at ``size``. Returns the frames written."""
+    runs = final_pass_order(len(frames), first)
+    size = tuple(size)
     resume = snapshots.load() if snapshots is not None else None
     if resume is None:
-        write(first, _start(segmenter, next(iter(source.iterate([first]))), first, annotations).labels_at(size))
+        write(first, begin().labels_at(size))
         start_run, start_position, segmented = 0, 0, 1
-        if progress is not None:
+        if progress is not None and count_first:
             progress(1)
+        if snapshots is not None:  # from here on an offline run keeps its burn-in
+            snapshots.save(Snapshot(0, -1, segmenter.state_dict()))
     else:
         segmenter.load_state_dict(resume.state)
         start_run, start_position, segmented = resume.run, resume.position + 1, 0
-        log.info("resuming after frame %d", runs[resume.run][resume.position])
+        if resume.position >= 0:
+            log.info("resuming after frame %d", runs[resume.run][resume.position])
     for run_number in range(start_run, len(runs)):
         run = runs[run_number]
         skip = start_position if run_number == start_run else 0
         if skip == 0:
             segmenter.memory.clear_temporary()
-        for position, frame in enumerate(source.iterate(run[skip:]), skip):
+        for position, frame in enumerate(frames.iterate(run[skip:]), skip):
             index = run[position]
             if index in annotations:
                 labels, ids = annotations[index]
@@ -119,19 +154,6 @@ def segment_online(source: VideoSource, segmenter: OnlineSegmenter, annotations:
             if snapshots is not None and segmented % snapshot_every == 0:
                 snapshots.save(Snapshot(run_number, position, segmenter.state_dict()))
     return segmented
-
-
-def segment_offline(source: VideoSource, segmenter: OfflineSegmenter, annotations: Annotations, write: Writer,
-                    frame_cache_mb: float, progress: Optional[Callable[[int], None]] = None) -> int:
-    """Burn-in passes over the reordered video, then the ordered final pass (one initial frame)."""
-    if len(annotations) != 1:
-        raise ValueError(f"offline inference starts from one initial frame, got {sorted(annotations)}: "
-                         "use inference=online for several")
-    (index, (labels, ids)), = annotations.items()
-    size = tuple(source.original_size)
-    segmenter.run(FrameCache(source, frame_cache_mb), labels, ids, init_frame=index, keep_labels=False,
-                  on_frame=lambda p: write(p.frame_index, p.labels_at(size)), progress=progress)
-    return segmenter.frames_to_segment(len(source))
 
 
 def object_ids(annotations: Annotations) -> List[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List, Optional, Sequence
 
 import lightning as L
@@ -17,6 +18,8 @@ from stcnbuf.memory.read import softmax_readout
 from stcnbuf.model.aggregate import aggregate_logits
 from stcnbuf.model.stcn import STCN
 from stcnbuf.training.losses import BootstrappedCE
+
+log = logging.getLogger(__name__)
 
 
 def segment_clip(net: STCN, frames: Tensor, labels: Tensor, selector: Tensor) -> List[Tensor]:
@@ -67,7 +70,8 @@ class VOSTrainingModule(L.LightningModule):
         net: the network (random, ImageNet-initialised, or loaded from a checkpoint).
         lr, weight_decay: Adam settings; ``milestones`` (steps) and ``gamma``: step decay.
         loss: the bootstrapped cross-entropy and its warm-up.
-        freeze_bn: keep BatchNorm statistics and affine parameters fixed (STCN does).
+        freeze_bn: keep the BatchNorm running statistics fixed (eval mode; STCN does); their affine
+            parameters still train.
         freeze_key_encoder: do not train the key encoder (fine-tuning on little data).
         val_memory: :class:`~stcnbuf.memory.MemoryBank` arguments for validation (``configs/memory``).
         val_inference: ``mem_every`` and ``top_k`` of validation (online).
@@ -139,7 +143,10 @@ class VOSTrainingModule(L.LightningModule):
         predictions: Dict[int, np.ndarray] = {}
         propagate_online(sequence, self._segmenter, predictions.__setitem__,
                          self.trainer.datamodule.val_dataset.shorter_side)
-        frames = range(len(sequence))
+        frames = sorted(sequence.mask_paths)  # every frame on DAVIS-style data; the annotated ones on sparse folders
+        if len(frames) < 3:  # the first and last scored frames are left out, as in the DAVIS protocol
+            log.warning("validation: %s has %d annotated frame(s), too few to score", name, len(frames))
+            return
         gt = np.stack([sequence.read_mask(i) for i in frames])
         predicted = np.stack([predictions[i] for i in frames])
         for score in score_sequence(name, gt, predicted):
