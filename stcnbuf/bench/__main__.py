@@ -25,7 +25,7 @@ import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from stcnbuf.bench.stream import StreamConfig
 
@@ -56,15 +56,18 @@ def summarise(result: Dict, checkpoints: List[int], window: int) -> List[Dict]:
     return rows
 
 
+def markdown_table(header: List[str], rows: List[List[Any]]) -> str:
+    """A Markdown table of already formatted cells."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+
+
 def format_table(rows: List[Dict], window: int) -> str:
-    header = (f"| policy | capacity | frames | s/frame (last {window}) | s/frame (mean) | peak RSS MiB | "
-              "memory bank MiB |\n|---|---|---|---|---|---|---|")
-    lines = [header]
-    for r in rows:
-        lines.append(f"| {r['policy']} | {r['capacity'] if r['capacity'] is not None else '-'} | {r['frames']} | "
-                     f"{r['s_per_frame_recent']:.3f} | {r['s_per_frame_mean']:.3f} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['memory_bank_mb']:.0f} |")
-    return "\n".join(lines)
+    header = ["policy", "capacity", "frames", f"s/frame (last {window})", "s/frame (mean)", "peak RSS MiB",
+              "memory bank MiB"]
+    return markdown_table(header, [
+        [r["policy"], r["capacity"] if r["capacity"] is not None else "-", r["frames"], f"{r['s_per_frame_recent']:.3f}",
+         f"{r['s_per_frame_mean']:.3f}", f"{r['peak_rss_mb']:.0f}", f"{r['memory_bank_mb']:.0f}"] for r in rows])
 
 
 def plot(results: List[Dict], path: Path) -> None:
@@ -156,10 +159,10 @@ def run_compare(args: argparse.Namespace) -> str:
     print("comparing with STCN's original computation", file=sys.stderr, flush=True)
     result = compare_with_original(_stream_config(args))
     _write(args, "compare", result)
-    table = (f"| frames | stcnbuf s/frame | original s/frame | ratio | label agreement | max prob difference |\n"
-             f"|---|---|---|---|---|---|\n"
-             f"| {result['frames']} | {result['stcnbuf_s_per_frame']:.3f} | {result['original_s_per_frame']:.3f} | "
-             f"{result['ratio']:.3f} | {result['label_agreement']:.4f} | {result['max_prob_difference']:.1e} |")
+    table = markdown_table(
+        ["frames", "stcnbuf s/frame", "original s/frame", "ratio", "label agreement", "max prob difference"],
+        [[result["frames"], f"{result['stcnbuf_s_per_frame']:.3f}", f"{result['original_s_per_frame']:.3f}",
+          f"{result['ratio']:.3f}", f"{result['label_agreement']:.4f}", f"{result['max_prob_difference']:.1e}"]])
     print(table)
     return table
 
@@ -167,8 +170,7 @@ def run_compare(args: argparse.Namespace) -> str:
 def run_precision(args: argparse.Namespace) -> str:
     from stcnbuf.bench.compare import precision_speed
 
-    rows = ["| network | fp32 s/frame | bf16 s/frame | bf16 speed-up | label agreement | max prob difference |",
-            "|---|---|---|---|---|---|"]
+    rows = []
     runs = {"random weights": None}
     if args.checkpoint:
         runs["checkpoint"] = args.checkpoint
@@ -177,12 +179,14 @@ def run_precision(args: argparse.Namespace) -> str:
         print(f"precision: {name}", file=sys.stderr, flush=True)
         result = precision_speed(_stream_config(args), checkpoint)
         results[name] = result
-        rows.append(f"| {name} | {result['fp32_s_per_frame']:.3f} | {result['bf16_s_per_frame']:.3f} | "
-                    f"{result['bf16_speedup']:.2f} | {result['label_agreement']:.4f} | "
-                    f"{result['max_prob_difference']:.1e} |")
+        rows.append([name, f"{result['fp32_s_per_frame']:.3f}", f"{result['bf16_s_per_frame']:.3f}",
+                     f"{result['bf16_speedup']:.2f}", f"{result['label_agreement']:.4f}",
+                     f"{result['max_prob_difference']:.1e}"])
     _write(args, "precision", results)
-    print("\n".join(rows))
-    return "\n".join(rows)
+    table = markdown_table(["network", "fp32 s/frame", "bf16 s/frame", "bf16 speed-up", "label agreement",
+                            "max prob difference"], rows)
+    print(table)
+    return table
 
 
 def run_evaluator(args: argparse.Namespace) -> str:
@@ -196,10 +200,11 @@ def run_evaluator(args: argparse.Namespace) -> str:
     print("evaluator throughput", file=sys.stderr, flush=True)
     result = evaluator_speed(shared_jobs(data, 4 if args.quick else 20))
     _write(args, "evaluator", result)
-    table = (f"| sequences | official kit s (1 process, per frame) | stcnbuf s | speed-up | PNG decoding alone s "
-             f"(1 process) | max abs difference |\n|---|---|---|---|---|---|\n| {result['sequences']} | "
-             f"{result['official_style_s']:.2f} | {result['stcnbuf_s']:.2f} | {result['speedup']:.1f} | "
-             f"{result['png_decoding_s']:.2f} | {result['max_abs_difference']:.1e} |")
+    table = markdown_table(
+        ["sequences", "official kit s (1 process, per frame)", "stcnbuf s", "speed-up",
+         "PNG decoding alone s (1 process)", "max abs difference"],
+        [[result["sequences"], f"{result['official_style_s']:.2f}", f"{result['stcnbuf_s']:.2f}",
+          f"{result['speedup']:.1f}", f"{result['png_decoding_s']:.2f}", f"{result['max_abs_difference']:.1e}"]])
     print(table)
     return table
 
@@ -211,7 +216,7 @@ def run_fps(args: argparse.Namespace) -> str:
         raise SystemExit(f"--fps-frames ({args.fps_frames}) must be larger than --warm-up ({args.warm_up})")
     precisions = ["fp32", "bf16", "fp16"] if args.device.startswith("cuda") else ["fp32", "bf16"]
     device_name = torch_device_name(args.device)
-    rows = [f"| objects | precision | compile | FPS | peak device MiB |", "|---|---|---|---|---|"]
+    rows: List[List[Any]] = []
     results = []
     for objects in (1, 3):
         for precision in precisions:
@@ -223,18 +228,17 @@ def run_fps(args: argparse.Namespace) -> str:
                 try:
                     result = run_isolated(cfg)
                 except RuntimeError as error:
-                    rows.append(f"| {objects} | {precision} | {compile_mode} | failed: {error} | |")
+                    rows.append([objects, precision, compile_mode, f"failed: {error}", ""])
                     continue
                 timed = result["seconds"][args.warm_up:]
                 fps = len(timed) / sum(timed)
                 results.append({"objects": objects, "precision": precision, "compile": compile_mode, "fps": fps,
                                 "peak_device_mb": result["device_peak_mb"], "seconds": result["seconds"]})
-                rows.append(f"| {objects} | {precision} | {compile_mode} | {fps:.1f} | "
-                            f"{result['device_peak_mb']:.0f} |")
+                rows.append([objects, precision, compile_mode, f"{fps:.1f}", f"{result['device_peak_mb']:.0f}"])
     title = (f"FPS at {args.width}×{args.height}, {args.model}, mem_every {args.mem_every}, top-k {args.top_k}, "
              f"{args.fps_frames} frames ({args.warm_up} warm-up) on {device_name}")
     _write(args, "fps", {"device": device_name, "config": vars(args) | {"out": str(args.out)}, "runs": results})
-    table = title + "\n\n" + "\n".join(rows)
+    table = title + "\n\n" + markdown_table(["objects", "precision", "compile", "FPS", "peak device MiB"], rows)
     print(table)
     return table
 
@@ -277,17 +281,17 @@ def run_streams(args: argparse.Namespace) -> str:
 
 def growth_table(results: List[Dict]) -> str:
     """How time and memory grow: the last 50 frames against frames 50-100, peak RSS at the end against frame 100."""
-    lines = ["| policy | s/frame, frames 50-100 | s/frame, last 50 | ratio | peak RSS at 100 | at the end | ratio |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for result in results:
         seconds, peak = result["seconds"], result["peak_rss_mb"]
         n = len(seconds)
         if n < 150:
             continue
         early, late = sum(seconds[50:100]) / 50, sum(seconds[n - 50:]) / 50
-        lines.append(f"| {result['config']['policy']} | {early:.3f} | {late:.3f} | {late / early:.3f} | "
-                     f"{peak[99]:.0f} | {peak[-1]:.0f} | {peak[-1] / peak[99]:.3f} |")
-    return "\n".join(lines)
+        rows.append([result["config"]["policy"], f"{early:.3f}", f"{late:.3f}", f"{late / early:.3f}",
+                     f"{peak[99]:.0f}", f"{peak[-1]:.0f}", f"{peak[-1] / peak[99]:.3f}"])
+    return markdown_table(["policy", "s/frame, frames 50-100", "s/frame, last 50", "ratio", "peak RSS at 100",
+                           "at the end", "ratio"], rows)
 
 
 if __name__ == "__main__":

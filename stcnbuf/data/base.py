@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -11,7 +12,7 @@ from stcnbuf.data.sequence import VideoSequence
 log = logging.getLogger(__name__)
 
 
-class VOSDataset:
+class VOSDataset(ABC):
     """A set of video sequences; subclasses fill :attr:`names` and implement :meth:`sequence`.
 
     Attributes:
@@ -42,8 +43,9 @@ class VOSDataset:
         for name in self.names:
             yield self.sequence(name)
 
+    @abstractmethod
     def sequence(self, name: str) -> VideoSequence:
-        raise NotImplementedError
+        """The sequence ``name`` (one of :attr:`names`), its files checked."""
 
     def select(self, wanted: Optional[Sequence[str]], available: List[str], allow_missing: bool,
                listed_in: str) -> List[str]:
@@ -68,5 +70,6 @@ class VOSDataset:
             raise FileNotFoundError(f"{self.name}: no sequences to evaluate under {self.root}")
         return names
 
+    @abstractmethod
     def has_sequence(self, name: str) -> bool:
-        raise NotImplementedError
+        """Whether the frames of sequence ``name`` are on disk."""

@@ -5,4 +5,5 @@ from stcnbuf.inference.offline import CachedFrames, FrameSource, OfflineResult, 
 from stcnbuf.inference.online import OnlineSegmenter, WriteMode
 from stcnbuf.inference.prediction import Prediction
 
-__all__ = ["CachedFrames", "FrameSource", "OfflineResult", "OfflineSegmenter", "OnlineSegmenter", "Prediction", "SegmentationCore", "WriteMode"]
+__all__ = ["CachedFrames", "FrameSource", "OfflineResult", "OfflineSegmenter", "OnlineSegmenter", "Prediction",
+           "SegmentationCore", "WriteMode"]

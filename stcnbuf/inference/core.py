@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from typing import Tuple
 
@@ -70,6 +71,7 @@ def compile_core(core: SegmentationCore, mode: str) -> nn.Module:
     return core
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool | None:
     """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); None where ``/proc/cpuinfo`` is absent."""
     try:
