@@ -1,27 +1,35 @@
-"""Build the network, the memory and the segmenters from Hydra configs (``configs/model``, ``memory``,
-``inference``)."""
+"""Build what a run needs from Hydra configs (``configs/model``, ``memory``, ``inference``): the device, the
+network, the memory, the segmenter and the plan of a video."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import logging
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.checkpoint import architecture_of, load_imagenet_backbones, load_state, read_network_state
-from stcnbuf.inference.offline import OfflineSegmenter
 from stcnbuf.inference.online import OnlineSegmenter
+from stcnbuf.inference.schedule import Plan, offline_plan, stream_plan
 from stcnbuf.memory.bank import MemoryBank
 from stcnbuf.model.stcn import STCN
 
 log = logging.getLogger(__name__)
+MODES = ("online", "offline")
 
 
 def _config(cfg: Mapping[str, Any] | DictConfig) -> DictConfig:
     return cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """The device ``name``, refused with the fix when it is not there."""
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")
+    return device
 
 
 def build_network(model_cfg: Mapping[str, Any] | DictConfig) -> STCN:
@@ -45,20 +53,36 @@ def build_network(model_cfg: Mapping[str, Any] | DictConfig) -> STCN:
 
 
 def build_memory(memory_cfg: Mapping[str, Any] | DictConfig, device: str | torch.device = "cpu") -> MemoryBank:
-    """The memory bank described by ``memory_cfg`` on ``device``."""
-    return instantiate(_config(memory_cfg), device=str(device))
+    """The memory bank described by ``memory_cfg`` (``configs/memory``, with or without ``_target_``)."""
+    cfg = _config(memory_cfg)
+    if "_target_" in cfg:
+        return instantiate(cfg, device=str(device))
+    return MemoryBank(**OmegaConf.to_container(cfg, resolve=True), device=str(device))
 
 
-def build_online(net: STCN, memory_cfg, inference_cfg, device: str | torch.device = "cpu") -> OnlineSegmenter:
-    """An :class:`OnlineSegmenter` from the memory and inference configs."""
+def build_segmenter(net: STCN, memory_cfg, inference_cfg, device: str | torch.device = "cpu",
+                    channels_last: Optional[bool] = None) -> OnlineSegmenter:
+    """The :class:`OnlineSegmenter` of the memory and inference configs (every mode runs on one; the mode
+    decides the plan, :func:`build_plan`). ``channels_last`` overrides the config's."""
     inf = _config(inference_cfg)
-    return OnlineSegmenter(net, build_memory(memory_cfg, device), mem_every=inf.mem_every, top_k=inf.top_k,
-                           device=device, precision=inf.get("precision", "fp32"), compile=inf.get("compile", "none"),
-                           channels_last=inf.get("channels_last", True))
+    layout = inf.get("channels_last", True) if channels_last is None else channels_last
+    return OnlineSegmenter(net, build_memory(memory_cfg, device), mem_every=inf.get("mem_every", 5),
+                           top_k=inf.get("top_k", 20), device=device, precision=inf.get("precision", "fp32"),
+                           compile=inf.get("compile", "none"), channels_last=layout)
 
 
-def build_offline(net: STCN, memory_cfg, inference_cfg, device: str | torch.device = "cpu") -> OfflineSegmenter:
-    """An :class:`OfflineSegmenter` (ordering and burn-in from the inference config)."""
+def build_plan(inference_cfg, segmenter: OnlineSegmenter, num_frames: int, annotated: Sequence[int],
+               init_frame: Optional[int] = None) -> Plan:
+    """The plan of a video under ``inference.mode``: ``online`` streams from the first annotated frame;
+    ``offline`` starts at ``init_frame`` (default: the first annotated frame), burns in, then the final pass.
+    Both go back to the first frame when ``inference.backward`` (the default)."""
     inf = _config(inference_cfg)
-    return OfflineSegmenter(build_online(net, memory_cfg, inf, device), order=inf.get("order", "strided"),
-                            burn_in_passes=inf.get("burn_in_passes", 1), seed=inf.get("seed", 0))
+    mode = inf.get("mode", "online")
+    if mode not in MODES:
+        raise ValueError(f"unknown inference.mode {mode!r}; choose one of {', '.join(MODES)}")
+    ring, backward = segmenter.memory.temp_size > 0, bool(inf.get("backward", True))
+    if mode == "online":
+        return stream_plan(num_frames, annotated, segmenter.mem_every, ring, backward)
+    init = min(annotated) if init_frame is None else int(init_frame)
+    return offline_plan(num_frames, init, segmenter.mem_every, ring, inf.get("order", "strided"),
+                        int(inf.get("burn_in_passes", 1)), int(inf.get("seed", 0)), backward, annotated)

@@ -227,6 +227,20 @@ def _export(source: str, out: str) -> None:
     print(f"wrote {out} ({len(state)} tensors, original STCN layout)")
 
 
+
+def find_checkpoint(checkpoint: Optional[str | os.PathLike], log_dir: str | os.PathLike) -> str:
+    """``checkpoint``, or else the newest checkpoint of a ``python train.py`` run under ``log_dir/train``."""
+    if checkpoint:
+        return str(checkpoint)
+    runs = Path(log_dir) / "train"
+    found = sorted(runs.glob("**/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
+    if not found:
+        raise FileNotFoundError("no checkpoint given: set model.checkpoint=FILE (a released STCN stcn.pth, a "
+                                f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")
+    log.warning("model.checkpoint not set: using the newest training checkpoint %s", found[-1])
+    return str(found[-1])
+
+
 def main(argv: Optional[list] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stcnbuf.checkpoint", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -5,7 +5,7 @@ import torch
 from stcnbuf.inference import OfflineSegmenter, OnlineSegmenter, WriteMode
 from stcnbuf.inference.core import cpu_has_native_bf16
 from stcnbuf.inference.frames import padding_for, unpad, pad
-from stcnbuf.inference.orderings import bit_reversal_order, burn_in_order, final_pass_order
+from stcnbuf.inference.orderings import bit_reversal_order, burn_in_order
 from stcnbuf.memory import MemoryBank
 from tests.conftest import moving_squares, require_shared
 
@@ -86,10 +86,9 @@ def test_bf16_autocast_runs_on_cpu_and_mostly_agrees(net, video):
 def test_offline_returns_frames_in_original_order_from_a_middle_annotation(net):
     frames, labels = moving_squares(num_frames=11)
     seg = OnlineSegmenter(net, MemoryBank("fifo", 3, temp_size=1), mem_every=2)
-    seen = []
-    result = OfflineSegmenter(seg, order="strided", burn_in_passes=2).run(
-        frames, labels[5], on_frame=lambda p: seen.append(p.frame_index))
-    assert seen == [5, 6, 7, 8, 9, 10, 4, 3, 2, 1, 0]
+    offline = OfflineSegmenter(seg, order="strided", burn_in_passes=2)
+    assert offline.plan(11, 5).outputs == [5, 6, 7, 8, 9, 10, 4, 3, 2, 1, 0]
+    result = offline.run(frames, labels[5])
     assert len(result.labels) == 11 and all(lab.shape == (72, 100) for lab in result.labels)
     assert torch.equal(result.labels[5], torch.from_numpy(labels[5]).long())
     assert seg.memory.stats()["frames"] <= 3
@@ -131,7 +130,6 @@ def test_orderings():
     assert sorted(burn_in_order(30, 4, "strided", 0, 1)) == [i for i in range(30) if i != 4]
     starts = [burn_in_order(33, 0, "strided", 0, k)[0] for k in range(4)]
     assert len(set(starts)) == 4  # every pass starts elsewhere
-    assert final_pass_order(5, 2) == [[3, 4], [1, 0]]
     with pytest.raises(ValueError, match="unknown ordering"):
         burn_in_order(5, 0, "shuffle", 0, 0)
 

@@ -64,44 +64,54 @@ def test_real_videos_end_to_end(tmp_path, tiny_checkpoint, name, mode):
     assert len(overlay) == frames and overlay.fps == pytest.approx(fps) and overlay.original_size == (height, width)
 
 
+class Interrupted(KeyboardInterrupt):
+    pass
+
+
+def interrupt_after(monkeypatch, visits):
+    """Make the segmenter raise after ``visits`` segmented (non-annotated) visits, as a kill would."""
+    from stcnbuf.inference.online import OnlineSegmenter
+
+    original, count = OnlineSegmenter.process, [0]
+
+    def process(self, *args, **kwargs):
+        if count[0] == visits:
+            raise Interrupted
+        count[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OnlineSegmenter, "process", process)
+    return count
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["online", "offline"])
-def test_interrupted_runs_resume_without_recomputing(tmp_path, tiny_checkpoint, monkeypatch, mode):
+@pytest.mark.parametrize("mode,init_frame,visits,where", [
+    ("online", 0, 24, "forward run"),
+    ("online", 20, 30, "backward run"),
+    ("offline", 12, 5, "burn-in"),
+])
+def test_interrupted_runs_resume_and_write_each_frame_once(tmp_path, tiny_checkpoint, monkeypatch, mode, init_frame,
+                                                           visits, where):
     video = require_shared("videos", "05_default_juggle.mp4")
     mask = box_mask(tmp_path / "init.png", 720, 1280, [(200, 600, 500, 800)])
-    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=40", "snapshot_every=10", "outputs.overlay=false",
-            f"inference={mode}"]
-    straight = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="straight")["masks"])
-    import stcnbuf.segment.app as app_module
-
-    name = f"segment_{mode}"
-    original = getattr(app_module, name)
-    writes = []
-
-    def counted(*a, stop_after=None, **k):
-        write = a[3]
-
-        def counting(index, labels):
-            if stop_after is not None and len(writes) == stop_after:
-                raise KeyboardInterrupt
-            writes.append(index)
-            write(index, labels)
-
-        return original(*a[:3], counting, *a[4:], **k)
-
-    # an interrupted run: stopped after 25 frames are written, then the same command again
-    monkeypatch.setattr(app_module, name, lambda *a, **k: counted(*a, stop_after=25, **k))
-    with pytest.raises(KeyboardInterrupt):
+    args = [f"init.frame={init_frame}", f"init.mask={mask}", "reader.stop=40", "snapshot_every=3",
+            "outputs.overlay=false", f"inference={mode}"]
+    straight = run_segment(tmp_path, video, tiny_checkpoint, *args, name="straight")
+    count = interrupt_after(monkeypatch, visits)
+    with pytest.raises(Interrupted):
         run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")
-    assert (tmp_path / "resumed" / "state.pt").is_file()
-    assert (tmp_path / "resumed" / "masks.rle.jsonl.partial").is_file()
-    writes.clear()
-    monkeypatch.setattr(app_module, name, counted)
-    resumed = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")["masks"])
-    assert writes == list(range(20, 40))  # from the last snapshot (after 20 frames) on
-    for index in range(40):
-        assert np.array_equal(straight.label_map(index), resumed.label_map(index)), index
-    assert not (tmp_path / "resumed" / "state.pt").exists()
+    out = tmp_path / "resumed"
+    assert (out / "state.pt").is_file() and (out / "masks.rle.jsonl.partial").is_file()
+    monkeypatch.undo()
+    resumed = run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")
+    lines = Path(resumed["masks"]).read_text().splitlines()[1:]
+    assert sorted(json.loads(line)["frame"] for line in lines) == list(range(40)), where  # each frame once
+    # the rerun continued from the last snapshot (every 3 visits) instead of starting over
+    assert resumed["segmented_frames"] <= straight["segmented_frames"] - visits + 3
+    assert Path(resumed["masks"]).read_bytes() == Path(straight["masks"]).read_bytes()
+    assert not (out / "state.pt").exists()
+    assert straight["burn_in_frames"] == (7 if mode == "offline" else 0)
+    assert straight["segmented_frames"] == 40 + straight["burn_in_frames"]
     with pytest.raises(ValueError, match="another configuration"):
         run_segment(tmp_path, video, tiny_checkpoint, *args, "memory.capacity=3", name="resumed")
 
@@ -132,8 +142,9 @@ def test_initial_masks_are_checked(tmp_path):
         initial_annotations(OmegaConf.create({"method": "mask", "frame": 99, "mask": str(empty)}), source)
     good = box_mask(tmp_path / "good.png", 480, 854, [(100, 300, 200, 500)])
     annotations = initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(good)}), source)
-    (frame, (labels, ids)), = annotations.items()
-    assert frame == 25 and ids == [1] and labels.shape == source.working_size
+    (frame, annotation), = annotations.items()
+    assert frame == annotation.frame == 25 and annotation.object_ids == [1]
+    assert annotation.labels.shape == source.working_size
 
 
 def test_maskrcnn_initialisation_path_with_local_weights(tmp_path):
@@ -217,7 +228,7 @@ def test_initial_frames_pair_with_their_masks_in_the_order_given(tmp_path):
     early = box_mask(tmp_path / "early.png", 480, 854, [(100, 300, 200, 500)])
     init = OmegaConf.create({"method": "mask", "frame": [30, 4], "mask": [str(late), str(early)]})
     annotations = initial_annotations(init, source)
-    assert sorted(annotations) == [4, 30] and annotations[4][1] == [1] and annotations[30][1] == [2]
+    assert sorted(annotations) == [4, 30] and annotations[4].object_ids == [1] and annotations[30].object_ids == [2]
     # an RLE file of a run (masks.rle.jsonl) gives the initial frame's own masks
     from stcnbuf.io.rle import RLEWriter
 
@@ -226,7 +237,7 @@ def test_initial_frames_pair_with_their_masks_in_the_order_given(tmp_path):
             writer.write(t, read_label_png(early) if t != 30 else read_label_png(late))
     from_rle = initial_annotations(OmegaConf.create({"method": "mask", "frame": 30,
                                                      "mask": str(tmp_path / "run.rle.jsonl")}), source)
-    assert from_rle[30][1] == [2] and np.array_equal(from_rle[30][0], read_label_png(late))
+    assert from_rle[30].object_ids == [2] and np.array_equal(from_rle[30].labels, read_label_png(late))
 
 
 def test_postprocessing_in_the_app_and_outputs_of_other_settings_are_redone(tmp_path, tiny_checkpoint):

@@ -10,10 +10,17 @@ import numpy as np
 import torch
 
 from stcnbuf.bench.reference import OriginalSTCN
-from stcnbuf.bench.stream import StreamConfig, model_architecture, synthetic_stream
-from stcnbuf.inference.online import OnlineSegmenter
-from stcnbuf.memory.bank import MemoryBank
+from stcnbuf.bench.stream import SyntheticFrames, StreamConfig, build_stream_segmenter, model_architecture, synthetic_stream
+from stcnbuf.inference.runner import run_plan
+from stcnbuf.inference.schedule import stream_plan
+from stcnbuf.labels import Annotation
 from stcnbuf.model.stcn import STCN
+
+
+def _stream(seg, frame, label, cfg: StreamConfig, ids=None):
+    """The steps of streaming ``cfg.frames`` frames from frame 0 (pulled one by one by the caller)."""
+    plan = stream_plan(cfg.frames, [0], seg.mem_every, seg.memory.temp_size > 0, backward=False)
+    return run_plan(seg, plan, SyntheticFrames(frame, cfg.frames), {0: Annotation(0, label, ids)})
 
 
 def compare_with_original(cfg: StreamConfig) -> Dict[str, float]:
@@ -24,18 +31,17 @@ def compare_with_original(cfg: StreamConfig) -> Dict[str, float]:
     net = STCN(**model_architecture(cfg.model)).eval()
     frame, label = synthetic_stream(cfg)
     ids = list(range(1, cfg.objects + 1))
-    ours = OnlineSegmenter(copy.deepcopy(net), MemoryBank("unbounded"), mem_every=cfg.mem_every, top_k=cfg.top_k,
-                           compile=cfg.compile)
+    ours = _stream(build_stream_segmenter(cfg, copy.deepcopy(net), policy="unbounded"), frame, label, cfg, ids)
     original = OriginalSTCN(net, mem_every=cfg.mem_every, top_k=cfg.top_k)
     times = {"stcnbuf": [], "original": []}
     agreement, difference = [], 0.0
-    ours.start(frame(0), label, ids)
+    next(ours)
     original.start(frame(0), label, ids)
     for t in range(1, cfg.frames):
         image = frame(t)
-        start = time.perf_counter()
-        mine = ours.step(image).probs
-        times["stcnbuf"].append(time.perf_counter() - start)
+        step = next(ours)
+        mine = step.prediction.probs
+        times["stcnbuf"].append(step.seconds)
         start = time.perf_counter()
         theirs = original.step(image)
         times["original"].append(time.perf_counter() - start)
@@ -69,14 +75,13 @@ def precision_speed(cfg: StreamConfig, checkpoint: str | None = None) -> Dict[st
     labels: Dict[str, list] = {}
     probs: Dict[str, list] = {}
     for precision in ("fp32", "bf16"):
-        seg = OnlineSegmenter(net, MemoryBank("unbounded"), mem_every=cfg.mem_every, top_k=cfg.top_k,
-                              precision=precision)
-        seg.start(frame(0), label)
+        seg = build_stream_segmenter(cfg, net, policy="unbounded", precision=precision)
         spent, maps = [], []
-        for t in range(1, cfg.frames):
-            start = time.perf_counter()
-            prediction = seg.step(frame(t))
-            spent.append(time.perf_counter() - start)
+        for step in _stream(seg, frame, label, cfg):
+            if step.position == 0:
+                continue
+            prediction = step.prediction
+            spent.append(step.seconds)
             maps.append(prediction.labels)
             probs.setdefault(precision, []).append(prediction.probs)
         results[f"{precision}_s_per_frame"] = float(np.mean(spent[WARM_UP:] if len(spent) > 2 * WARM_UP else spent))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -15,8 +14,11 @@ import psutil
 import torch
 from omegaconf import OmegaConf
 
+from stcnbuf.build import build_segmenter
 from stcnbuf.inference.online import OnlineSegmenter
-from stcnbuf.memory.bank import MemoryBank
+from stcnbuf.inference.runner import run_plan
+from stcnbuf.inference.schedule import stream_plan
+from stcnbuf.labels import Annotation
 from stcnbuf.model.stcn import STCN
 
 
@@ -60,6 +62,29 @@ def model_architecture(name: str) -> dict:
     return {k: v for k, v in net.items() if k != "_target_"}
 
 
+class SyntheticFrames:
+    """``frames`` frames of ``frame(t)`` as a random-access sequence, each made when it is asked for."""
+
+    def __init__(self, frame, frames: int) -> None:
+        self.frame, self.frames = frame, frames
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return self.frame(t)
+
+
+def build_stream_segmenter(cfg: StreamConfig, net: STCN, policy: Optional[str] = None,
+                           precision: Optional[str] = None) -> OnlineSegmenter:
+    """The segmenter ``cfg`` describes (through the one builder every tool uses)."""
+    memory = {"policy": policy or cfg.policy, "capacity": cfg.capacity if (policy or cfg.policy) != "unbounded"
+              else None, "temp_size": cfg.temp_size}
+    inference = {"mem_every": cfg.mem_every, "top_k": cfg.top_k, "precision": precision or cfg.precision,
+                 "compile": cfg.compile}
+    return build_segmenter(net, memory, inference, cfg.device)
+
+
 def synthetic_stream(cfg: StreamConfig):
     """Deterministic frames (a textured background sliding under textured objects) and the first label map."""
     rng = np.random.default_rng(cfg.seed)
@@ -91,27 +116,17 @@ def run_stream(cfg: StreamConfig, progress: bool = True) -> StreamResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    net = STCN(**model_architecture(cfg.model))
-    memory = MemoryBank(cfg.policy, cfg.capacity, temp_size=cfg.temp_size, device=cfg.device)
-    seg = OnlineSegmenter(net, memory, mem_every=cfg.mem_every, top_k=cfg.top_k, device=cfg.device,
-                          precision=cfg.precision, compile=cfg.compile)
+    seg = build_stream_segmenter(cfg, STCN(**model_architecture(cfg.model)))
     frame, label = synthetic_stream(cfg)
+    plan = stream_plan(cfg.frames, [0], seg.mem_every, seg.memory.temp_size > 0, backward=False)
     result = StreamResult(cfg)
     process = psutil.Process()
-    sync = torch.cuda.synchronize if cfg.device.startswith("cuda") else (lambda: None)
-    for t in range(cfg.frames):
-        image = frame(t)
-        sync()
-        start = time.perf_counter()
-        if t == 0:
-            seg.start(image, label)
-        else:
-            seg.step(image)
-        sync()
-        result.seconds.append(time.perf_counter() - start)
+    for step in run_plan(seg, plan, SyntheticFrames(frame, cfg.frames), {0: Annotation(0, label, None)}):
+        t = step.visit.frame
+        result.seconds.append(step.seconds)
         result.rss_mb.append(process.memory_info().rss / 2 ** 20)
         result.peak_rss_mb.append(_peak_rss_mb())
-        result.memory_bytes.append(int(memory.stats()["bytes"]))
+        result.memory_bytes.append(int(seg.memory.stats()["bytes"]))
         if progress and (t + 1) % 10 == 0:
             print(f"  [{cfg.policy}] frame {t + 1}/{cfg.frames}: {result.seconds[-1]:.3f} s, "
                   f"RSS {result.rss_mb[-1]:.0f} MiB", file=sys.stderr, flush=True)

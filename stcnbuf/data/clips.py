@@ -16,9 +16,9 @@ from torch.utils.data import Dataset, Sampler
 from stcnbuf.data.augment import AugmentConfig, augment_clip, deform_static
 from stcnbuf.data.base import VOSDataset
 from stcnbuf.data.sequence import IMAGE_SUFFIXES, VideoSequence
-from stcnbuf.inference.frames import IMAGENET_MEAN, IMAGENET_STD
-from stcnbuf.inference.objects import object_ids_in
 from stcnbuf.io.masks import read_image, read_label_png
+from stcnbuf.labels import object_ids_in
+from stcnbuf.model.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass

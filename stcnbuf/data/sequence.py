@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from stcnbuf.inference.objects import object_ids_in
+from stcnbuf.data.frames import FrameSource, resize_frame, working_size
 from stcnbuf.io.masks import read_image, read_label_png
+from stcnbuf.labels import Annotation, object_ids_in
 
 #: How annotation files beyond the first are used.
 #: ``first``: only the first annotated frame is input (later masks are ground truth for scoring);
@@ -19,15 +20,6 @@ from stcnbuf.io.masks import read_image, read_label_png
 #: ``all``: every mask is input (new objects and corrections of tracked ones).
 ANNOTATION_USES = ("first", "new_objects", "all")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-@dataclass
-class Annotation:
-    """Masks given on one frame: the label map and the object ids taken from it."""
-
-    frame: int
-    labels: np.ndarray
-    object_ids: List[int]
 
 
 @dataclass
@@ -93,6 +85,27 @@ class VideoSequence:
     def read_frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as ``H×W×3`` uint8 RGB."""
         return read_image(self.frame_paths[index])
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        """``(H, W)`` of the sequence: that of its first frame (every frame must have it)."""
+        return self.frame_size(0)
+
+    def frame_source(self, shorter_side: Optional[int] = None, budget_mb: float = 0.0) -> FrameSource:
+        """The frames at the working size (shorter side ``shorter_side``) as a
+        :class:`~stcnbuf.data.frames.FrameSource` keeping up to ``budget_mb`` of them."""
+        size = working_size(self.size, shorter_side)
+
+        def decode(indices: Sequence[int]) -> Iterator[np.ndarray]:
+            for index in indices:
+                frame = self.read_frame(index)
+                if frame.shape[:2] != self.size:
+                    raise ValueError(f"{self.frame_paths[index]} is {frame.shape[1]}×{frame.shape[0]} but "
+                                     f"{self.frame_paths[0].name} is {self.size[1]}×{self.size[0]}: every frame "
+                                     f"of {self.name} needs one size")
+                yield resize_frame(frame, size)
+
+        return FrameSource(len(self), size, decode, budget_mb)
 
     def read_mask(self, index: int) -> np.ndarray:
         """The label map of frame ``index`` (255 = void), checked against the frame size."""

@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
+from stcnbuf.data.frames import FrameSource, resize_frame, working_size
 from stcnbuf.data.sequence import list_images
 from stcnbuf.io.masks import read_image
-
-
-def working_size(size: Tuple[int, int], shorter_side: Optional[int]) -> Tuple[int, int]:
-    """``(H, W)`` with the shorter side scaled to ``shorter_side`` (``None``: unchanged)."""
-    h, w = size
-    if not shorter_side or min(h, w) == shorter_side:
-        return size
-    scale = shorter_side / min(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def _runs(indices: Sequence[int]) -> List[Tuple[int, int, int]]:
@@ -35,7 +26,7 @@ def _runs(indices: Sequence[int]) -> List[Tuple[int, int, int]]:
 
 
 class VideoSource:
-    """A video (file or image folder) as a :class:`~stcnbuf.inference.offline.FrameSource`.
+    """A video file or image folder.
 
     Nothing is loaded whole: :meth:`iterate` decodes the requested frames in the requested order (forward and
     backward runs stream; other orders seek), resized so the shorter side has ``shorter_side`` pixels.
@@ -85,6 +76,10 @@ class VideoSource:
         """Frames at the working size, in the order of ``indices``."""
         return self._iterate(indices, self.working_size)
 
+    def frame_source(self, budget_mb: float = 0.0) -> FrameSource:
+        """The working-size frames as a :class:`~stcnbuf.data.frames.FrameSource` keeping up to ``budget_mb``."""
+        return FrameSource(len(self), self.working_size, self.iterate, budget_mb)
+
     def iterate_original(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
         """Frames at their original size."""
         return self._iterate(indices, self.original_size)
@@ -96,8 +91,7 @@ class VideoSource:
                 if frame.shape[:2] != self.original_size:
                     raise ValueError(f"{self.files[index]} is {frame.shape[1]}×{frame.shape[0]}, the first frame "
                                      f"{self.original_size[1]}×{self.original_size[0]}: all frames need one size")
-                yield frame if size == self.original_size else cv2.resize(frame, (size[1], size[0]),
-                                                                          interpolation=cv2.INTER_AREA)
+                yield resize_frame(frame, size)
             return
         video = self._video if size == self.original_size else self._video.resized(size)
         for first, last, step in _runs(list(indices)):

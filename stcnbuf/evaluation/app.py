@@ -15,38 +15,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.build import build_network, build_offline, build_online
-from stcnbuf.checkpoint import file_sha256
+from stcnbuf.build import build_network, build_segmenter, resolve_device
+from stcnbuf.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.data.base import VOSDataset
 from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
-from stcnbuf.evaluation.propagate import propagate_offline, propagate_online
+from stcnbuf.evaluation.predict import SequencePrediction
 from stcnbuf.evaluation.run_directory import RunDirectory, SequenceRecord
 from stcnbuf.evaluation.scoring import (SequenceJob, score_jobs, write_global_csv, write_per_sequence_csv)
+from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 
 log = logging.getLogger(__name__)
 METRIC_KEYS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
-
-
-def resolve_device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")
-    return device
-
-
-def find_checkpoint(cfg: DictConfig) -> str:
-    """``model.checkpoint``, or else the newest checkpoint of a ``python train.py`` run."""
-    if cfg.model.get("checkpoint"):
-        return str(cfg.model.checkpoint)
-    runs = Path(cfg.paths.log_dir) / "train"
-    found = sorted(runs.glob("**/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
-    if not found:
-        raise FileNotFoundError("no checkpoint given: set model.checkpoint=FILE (a released STCN stcn.pth, a "
-                                f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")
-    log.warning("model.checkpoint not set: using the newest training checkpoint %s", found[-1])
-    return str(found[-1])
 
 
 def _peak_memory_mb(device: torch.device, sampled_rss: int) -> float:
@@ -58,17 +39,45 @@ def _peak_memory_mb(device: torch.device, sampled_rss: int) -> float:
 
 
 def evaluate(cfg: DictConfig) -> Dict[str, Any]:
-    """Segment every sequence of ``cfg.data``, score the predictions, write results to ``cfg.output_dir``."""
-    device = resolve_device(cfg.device)
-    checkpoint = find_checkpoint(cfg)
+    """``eval.py``: segment every sequence of ``cfg.data``, score the predictions, write results to
+    ``cfg.output_dir``."""
+    checkpoint = find_checkpoint(cfg.model.get("checkpoint"), cfg.paths.log_dir)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
-    dataset: VOSDataset = instantiate(cfg.data)
-    net = build_network(cfg.model)
-    run_config = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "model", "memory", "inference")}
-    run_config.update(device=str(device), checkpoint_sha256=file_sha256(checkpoint))
-    run = RunDirectory(Path(cfg.output_dir), run_config, overwrite=cfg.get("overwrite", False))
-    offline = cfg.inference.mode == "offline"
-    segmenter = (build_offline if offline else build_online)(net, cfg.memory, cfg.inference, device)
+    settings = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "model", "memory", "inference")}
+    metrics = evaluate_dataset(instantiate(cfg.data), Path(cfg.output_dir), settings["model"], settings["memory"],
+                               settings["inference"], device=cfg.device, overwrite=cfg.get("overwrite", False),
+                               score=cfg.get("score", True), workers=cfg.get("workers"),
+                               data_config=settings["data"], config=OmegaConf.to_container(cfg, resolve=True))
+    _log_to_loggers(cfg, metrics)
+    return metrics
+
+
+def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any], memory: Dict[str, Any],
+                     inference: Dict[str, Any], device: str = "cpu", overwrite: bool = False, score: bool = True,
+                     workers: Optional[int] = None, data_config: Optional[Dict[str, Any]] = None,
+                     config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Segment every sequence of ``dataset`` into ``output_dir``, score them, write ``metrics.json``.
+
+    Args:
+        dataset: the sequences.
+        output_dir: the run folder (resumed when it holds results of this configuration).
+        model, memory, inference: the ``configs/model`` (with ``checkpoint``), ``memory`` and ``inference``
+            settings.
+        device: ``cpu`` or ``cuda``.
+        overwrite: discard results of another configuration in ``output_dir`` instead of refusing.
+        score: compute J&F when the dataset has ground truth.
+        workers: scoring processes (default: all cores).
+        data_config: what describes the dataset in the run's fingerprint (default: its name and root).
+        config: the whole configuration, recorded in ``metrics.json``.
+    """
+    device = resolve_device(device)
+    checkpoint = str(model["checkpoint"])
+    net = build_network(model)
+    run_config = {"data": data_config or {"name": dataset.name, "root": str(dataset.root)}, "model": model,
+                  "memory": memory, "inference": inference, "device": str(device),
+                  "checkpoint_sha256": file_sha256(checkpoint)}
+    run = RunDirectory(Path(output_dir), run_config, overwrite=overwrite)
+    segmenter = build_segmenter(net, memory, inference, device)
 
     records: List[SequenceRecord] = []
     failures: Dict[str, str] = {}
@@ -79,18 +88,17 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
             records.append(record)
             continue
         try:
-            records.append(_segment(dataset, name, segmenter, offline, cfg, run, device,
+            records.append(_segment(dataset, name, segmenter, inference, run, device,
                                     f"[{number}/{len(dataset)}] {name}"))
         except Exception as error:  # one broken sequence must not lose the others
             failures[name] = f"{type(error).__name__}: {error}"
             log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
 
-    metrics = _summarise(dataset, run, records, failures, cfg)
+    metrics = _summarise(dataset, run, records, failures, score, workers)
     metrics["checkpoint"] = checkpoint
     metrics["checkpoint_sha256"] = run_config["checkpoint_sha256"]
-    metrics["config"] = OmegaConf.to_container(cfg, resolve=True)
+    metrics["config"] = config if config is not None else run_config
     atomic_write_text(run.root / "metrics.json", json.dumps(metrics, indent=1, default=str))
-    _log_to_loggers(cfg, metrics)
     _print_summary(metrics, run.root)
     return metrics
 
@@ -104,44 +112,41 @@ def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None)
     return metrics["J&F-Mean"]
 
 
-def _segment(dataset: VOSDataset, name: str, segmenter, offline: bool, cfg: DictConfig, run: RunDirectory,
-             device: torch.device, label: str) -> SequenceRecord:
+def _segment(dataset: VOSDataset, name: str, segmenter: OnlineSegmenter, inference: Dict[str, Any],
+             run: RunDirectory, device: torch.device, label: str) -> SequenceRecord:
     sequence = dataset.sequence(name)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    total = segmenter.frames_to_segment(len(sequence)) if offline else len(sequence)
-    process, peak_rss = psutil.Process(), [0]
-    with tqdm(total=total, desc=label, unit="frame", leave=False) as bar:
-        def write(index: int, labels) -> None:
-            peak_rss[0] = max(peak_rss[0], process.memory_info().rss)
+    prediction = SequencePrediction(sequence, segmenter, inference, dataset.shorter_side)
+    process, peak_rss = psutil.Process(), 0
+    for index, labels in tqdm(prediction, desc=label, unit="frame", leave=False):
+        peak_rss = max(peak_rss, process.memory_info().rss)
+        if labels is not None:
             write_label_png(run.prediction_path(name, sequence.frame_name(index)), labels)
-
-        if offline:
-            stats = propagate_offline(sequence, segmenter, write, dataset.shorter_side, cfg.inference.get("init_frame"),
-                                      progress=bar.update)
-        else:
-            stats = propagate_online(sequence, segmenter, write, dataset.shorter_side, progress=bar.update)
-    record = SequenceRecord(name, stats.frames, stats.seconds, stats.objects, _peak_memory_mb(device, peak_rss[0]),
-                            [sequence.frame_name(i) for i in sequence.outputs])
+    stats = prediction.stats
+    record = SequenceRecord(name, stats.segmented, stats.seconds, len(segmenter.object_ids),
+                            _peak_memory_mb(device, peak_rss), [sequence.frame_name(i) for i in sequence.outputs],
+                            stats.burn_in)
     run.mark_finished(record)
-    log.info("%s: %d frames, %d objects, %.2f fps", label, stats.frames, stats.objects,
-             stats.frames / max(stats.seconds, 1e-9))
+    log.info("%s: %d frames (%d burn-in), %d objects, %.2f fps", label, stats.segmented, stats.burn_in,
+             record.objects, stats.fps or 0.0)
     return record
 
 
 def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord], failures: Dict[str, str],
-               cfg: DictConfig) -> Dict[str, Any]:
+               score: bool, workers: Optional[int]) -> Dict[str, Any]:
     frames = sum(r.frames for r in records)
     seconds = sum(r.seconds for r in records)
     metrics: Dict[str, Any] = {key: None for key in METRIC_KEYS}
     metrics.update({
         "dataset": dataset.name, "sequences": len(records), "failed_sequences": failures,
-        "complete": not failures, "frames": frames, "seconds": seconds,
+        "complete": not failures, "frames": frames, "burn_in_frames": sum(r.burn_in_frames for r in records),
+        "seconds": seconds,
         "fps": frames / seconds if seconds else None,
         "peak_memory_mb": max((r.peak_memory_mb for r in records), default=None),
         "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     })
-    if dataset.scorable and cfg.get("score", True) and records:
+    if dataset.scorable and score and records:
         jobs = []
         for record in records:
             sequence = dataset.sequence(record.name)
@@ -149,7 +154,7 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
                                     [run.prediction_path(record.name, sequence.frame_name(i))
                                      for i in range(len(sequence))], gt_binary=dataset.gt_binary))
         try:
-            result = score_jobs(jobs, workers=cfg.get("workers"))
+            result = score_jobs(jobs, workers=workers)
         except (OSError, ValueError) as error:  # the predictions stay; metrics.json says why there is no score
             log.error("scoring failed: %s", error)
             metrics.update(scoring_error=str(error), complete=False)
@@ -177,7 +182,8 @@ def _print_summary(metrics: Dict[str, Any], root: Path) -> None:
         lines.append(f"J&F {100 * metrics['J&F-Mean']:.2f}  (J {100 * metrics['J-Mean']:.2f}, "
                      f"F {100 * metrics['F-Mean']:.2f}) on {metrics['sequences']} sequences of {metrics['dataset']}")
     if metrics["fps"]:
-        lines.append(f"{metrics['fps']:.2f} fps over {metrics['frames']} frames, peak memory "
+        burn_in = f" ({metrics['burn_in_frames']} of them burn-in)" if metrics["burn_in_frames"] else ""
+        lines.append(f"{metrics['fps']:.2f} fps over {metrics['frames']} segmented frames{burn_in}, peak memory "
                      f"{metrics['peak_memory_mb']:.0f} MiB")
     if metrics["failed_sequences"]:
         lines.append(f"FAILED: {', '.join(metrics['failed_sequences'])} (see the log; rerun to retry them)")

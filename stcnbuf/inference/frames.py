@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from stcnbuf.model.normalization import IMAGENET_MEAN, IMAGENET_STD
+
 #: Padding ``(left, right, top, bottom)`` in pixels.
 Padding = Tuple[int, int, int, int]
 

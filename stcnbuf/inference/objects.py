@@ -8,14 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: Label of "void" pixels in DAVIS annotations; never an object.
-VOID_LABEL = 255
-
-
-def object_ids_in(label_map: np.ndarray | Tensor) -> List[int]:
-    """Object ids present in a label map (0 = background and 255 = void excluded), ascending."""
-    values = torch.unique(torch.as_tensor(np.asarray(label_map))).tolist()
-    return [int(v) for v in values if v not in (0, VOID_LABEL)]
+from stcnbuf.labels import VOID_LABEL, object_ids_in
 
 
 def masks_to_tensor(masks: np.ndarray | Tensor, object_ids: Optional[Sequence[int]],

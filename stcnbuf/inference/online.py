@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -13,17 +12,10 @@ from stcnbuf.inference.core import SegmentationCore, autocast_context, compile_c
 from stcnbuf.inference.frames import Padding, as_uint8_frame, normalize_frame, pad, padding_for, unpad
 from stcnbuf.inference.objects import masks_to_tensor
 from stcnbuf.inference.prediction import Prediction
+from stcnbuf.inference.schedule import WriteMode, write_mode
 from stcnbuf.memory.bank import MemoryBank
 from stcnbuf.model.aggregate import aggregate
 from stcnbuf.model.stcn import STCN
-
-
-class WriteMode(enum.Enum):
-    """What a processed frame leaves in memory."""
-
-    NONE = "none"
-    TEMPORARY = "temporary"
-    PERMANENT = "permanent"
 
 
 class OnlineSegmenter:
@@ -179,9 +171,7 @@ class OnlineSegmenter:
 
     def write_mode(self, frame_index: int) -> WriteMode:
         """The schedule: permanent every ``mem_every`` frames from the latest annotation, else the ring."""
-        if abs(frame_index - self.last_annotated) % self.mem_every == 0:
-            return WriteMode.PERMANENT
-        return WriteMode.TEMPORARY if self.memory.temp_size > 0 else WriteMode.NONE
+        return write_mode(frame_index, self.last_annotated, self.mem_every, self.memory.temp_size > 0)
 
     @torch.no_grad()
     def process(self, frame: np.ndarray | Tensor, frame_index: int, write: WriteMode) -> Prediction:

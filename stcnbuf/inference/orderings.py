@@ -53,11 +53,3 @@ def radical_inverse(index: int) -> float:
     while index:
         value, index, scale = value + scale * (index & 1), index >> 1, scale / 2
     return value
-
-
-def final_pass_order(num_frames: int, init_frame: int) -> List[List[int]]:
-    """The ordered final pass as runs of neighbouring frames: forward from the annotated frame to the end,
-    then backward from it to the start."""
-    forward = list(range(init_frame + 1, num_frames))
-    backward = list(range(init_frame - 1, -1, -1))
-    return [run for run in (forward, backward) if run]

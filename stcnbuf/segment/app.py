@@ -12,18 +12,16 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.build import build_network, build_offline, build_online
-from stcnbuf.checkpoint import file_sha256
+from stcnbuf.build import build_network, build_plan, build_segmenter, resolve_device
+from stcnbuf.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.data.video import VideoSource
-from stcnbuf.evaluation.app import find_checkpoint, resolve_device
-from stcnbuf.evaluation.run_directory import config_differences, fingerprint
-from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.inference.runner import RunStats, run_plan, written_labels
 from stcnbuf.io.masks import write_label_png
-from stcnbuf.io.rle import RLEWriter, read_rle_file
+from stcnbuf.io.rle import RLEWriter, partial_path, read_rle_file
 from stcnbuf.postprocess import postprocess_file
-from stcnbuf.segment.initial import given_masks_at_original_size, initial_annotations
+from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder, fingerprint
+from stcnbuf.segment.initial import given_masks_at_original_size, initial_annotations, object_ids
 from stcnbuf.segment.render import render_overlay
-from stcnbuf.segment.run import SnapshotFile, object_ids, segment_offline, segment_online
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +35,15 @@ def _run_config(cfg: DictConfig, checkpoint: str) -> Dict[str, Any]:
     return config
 
 
-def _check_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> str:
-    """Refuse to mix results of another configuration into ``out``; returns the configuration fingerprint."""
-    record = out / "segment.json"
-    stamp = fingerprint(config)
-    if record.is_file() and resume:
-        previous = json.loads(record.read_text())
-        if previous.get("fingerprint") != stamp:
-            changes = config_differences(previous.get("config", {}), config)
-            raise ValueError(f"{out} holds masks of another configuration ({'; '.join(changes[:6])}): use another "
-                             "output_dir, or resume=false to start over")
+def _claim_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> None:
+    """Record ``config`` in ``out/segment.json``; results of another configuration are refused when resuming,
+    and whatever a run cannot continue from (another configuration, or ``resume=false``) is removed first."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(record, json.dumps({"fingerprint": stamp, "config": config}, indent=1, default=str))
-    return stamp
+    same = claim_folder(out / "segment.json", config, keep=resume,
+                        fix="use another output_dir, or resume=false to start over")
+    if not (same and resume):
+        for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt"):
+            stale.unlink(missing_ok=True)
 
 
 def segment_video(cfg: DictConfig) -> Dict[str, Any]:
@@ -60,13 +54,14 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
             raise ValueError(f"init.frame={cfg.init.frame} and inference.init_frame={cfg.inference.init_frame} "
                              "disagree: give the initial frame once, as init.frame")
         OmegaConf.update(cfg, "init.frame", cfg.inference.init_frame, force_add=True)
-    checkpoint = find_checkpoint(cfg)
+    checkpoint = find_checkpoint(cfg.model.get("checkpoint"), cfg.paths.log_dir)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
     reader = cfg.reader
     source = VideoSource(cfg.video, reader.shorter_side, reader.constant_fps, reader.start, reader.stop, reader.step)
     out = Path(cfg.output_dir)
     config = _run_config(cfg, checkpoint)
-    stamp = _check_output_dir(out, config, cfg.resume)
+    _claim_output_dir(out, config, cfg.resume)
+    stamp = fingerprint(config)
     rle_path = out / "masks.rle.jsonl"
     result: Dict[str, Any] = {"frames": len(source), "masks": str(rle_path)}
     if not (cfg.resume and rle_path.is_file()):
@@ -81,11 +76,11 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
         result["png"] = str(_write_pngs(rle, source, out / "masks", digest, live=shown == rle_path))
     if cfg.outputs.overlay:
         overlay = out / "overlay.mp4"
-        marker = out / "overlay.mp4.sha256"
-        if not (cfg.resume and overlay.is_file() and _read_marker(marker) == digest):
+        marker = MadeFrom(out / "overlay.mp4.sha256")
+        if not (cfg.resume and overlay.is_file() and marker.matches(digest)):
             with tqdm(total=len(source), desc="overlay", unit="frame", leave=False) as bar:
                 render_overlay(rle, source, overlay, progress=bar.update)
-            atomic_write_text(marker, digest)
+            marker.write(digest)
         result["overlay"] = str(overlay)
     print("\n".join(f"{k}: {v}" for k, v in result.items()))
     return result
@@ -98,65 +93,79 @@ def _postprocess(settings: DictConfig, raw: Path, clean: Path, resume: bool) -> 
                    temporal_window=int(settings.temporal_window))
     if not any(value for value in options.values() if value is not None):
         return raw
-    made_from = {**options, "masks_sha256": file_sha256(raw)}
-    marker = clean.with_name(clean.name + ".json")
-    if not (resume and clean.is_file() and _read_marker(marker) == json.dumps(made_from, sort_keys=True)):
+    made_from = json.dumps({**options, "masks_sha256": file_sha256(raw)}, sort_keys=True)
+    marker = MadeFrom(clean.with_name(clean.name + ".json"))
+    if not (resume and clean.is_file() and marker.matches(made_from)):
         postprocess_file(raw, clean, **options)
-        atomic_write_text(marker, json.dumps(made_from, sort_keys=True))
+        marker.write(made_from)
     return clean
 
 
-def _read_marker(path: Path) -> str | None:
-    """What an output was made from (see the ``*.sha256`` / ``*.json`` files beside outputs), if recorded."""
-    return path.read_text() if path.is_file() else None
-
-
 def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, stamp: str, device: str) -> Dict[str, Any]:
+    """Run the plan of ``cfg.inference`` over the video, writing each output frame once into the RLE file (and
+    PNGs); snapshots every ``cfg.snapshot_every`` visits let an interrupted run continue where it was."""
     annotations = initial_annotations(cfg.init, source, device)
-    net = build_network(cfg.model)
-    offline = cfg.inference.mode == "offline"
-    segmenter = (build_offline if offline else build_online)(net, cfg.memory, cfg.inference, device)
-    h, w = source.original_size
+    given = given_masks_at_original_size(cfg.init, annotations, source)
+    segmenter = build_segmenter(build_network(cfg.model), cfg.memory, cfg.inference, device)
+    plan = build_plan(cfg.inference, segmenter, len(source), sorted(annotations))
+    frames = source.frame_source(float(cfg.inference.get("frame_cache_mb", 0) or 0))
+    snapshots = SnapshotFile(out / "state.pt", stamp, cfg.snapshot_every)
+    size = tuple(source.original_size)
     png_dir = out / "masks" if cfg.outputs.png else None
-    with RLEWriter(rle_path, h, w, len(source), object_ids(annotations), fps=source.fps, source=str(source.path),
-                   resume=cfg.resume) as masks:
-        given = given_masks_at_original_size(cfg.init, annotations, source)
-        first = min(given)
+    stats, began = RunStats(), time.perf_counter()
+    with RLEWriter(rle_path, size[0], size[1], len(source), object_ids(annotations), fps=source.fps,
+                   source=str(source.path), resume=cfg.resume) as masks:
+        start = _resume_position(snapshots if cfg.resume else None, segmenter, plan, masks.done)
 
-        def write(index: int, labels) -> None:
-            if index == first:  # the first initial frame keeps its masks as given
-                labels = given[index]
-            elif index in given:  # later initial frames: the given objects over the others' predictions
-                labels = np.where(given[index] > 0, given[index], labels).astype(labels.dtype)
+        def write(index: int, labels: np.ndarray) -> None:
+            if index in masks.done:  # written before an interruption
+                return
             masks.write(index, labels)
             if png_dir is not None:
                 write_label_png(png_dir / f"{source.frame_name(index)}.png", labels)
 
-        total = segmenter.frames_to_segment(len(source)) if offline else len(source)
-        start = time.perf_counter()
-        with tqdm(total=total, desc=source.path.name, unit="frame") as bar:
-            snapshots = SnapshotFile(out / "state.pt", stamp) if cfg.resume else None
-            if offline:
-                segmented = segment_offline(source, segmenter, annotations, write, cfg.frame_cache_mb, snapshots,
-                                            cfg.snapshot_every, bar.update)
-            else:
-                segmented = segment_online(source, segmenter, annotations, write, snapshots, cfg.snapshot_every,
-                                           bar.update)
-        seconds = time.perf_counter() - start
-    (out / "state.pt").unlink(missing_ok=True)
-    return {"segmented_frames": segmented, "seconds": round(seconds, 2), "fps": round(segmented / seconds, 2)}
+        for index in plan.uncovered():
+            write(index, np.zeros(size, np.uint8))
+        with tqdm(total=len(plan), initial=start, desc=source.path.name, unit="frame") as bar:
+            for step in run_plan(segmenter, plan, frames, annotations, start):
+                stats.add(step)
+                if step.visit.output:
+                    write(step.visit.frame, written_labels(step, size, given))
+                if snapshots.due(step.position):
+                    snapshots.save(Snapshot(step.position, segmenter.state_dict()))
+                bar.update()
+    snapshots.remove()
+    return {"segmented_frames": stats.segmented, "burn_in_frames": stats.burn_in,
+            "seconds": round(stats.seconds, 2), "wall_seconds": round(time.perf_counter() - began, 2),
+            "fps": round(stats.fps or 0.0, 2)}
+
+
+def _resume_position(snapshots: SnapshotFile | None, segmenter, plan, written: set) -> int:
+    """The plan position to continue from: after the latest snapshot of this run when every output before it
+    is in the masks file, else 0 (the segmenter's state is loaded accordingly)."""
+    snapshot = snapshots.load() if snapshots is not None else None
+    if snapshot is None:
+        return 0
+    before = {v.frame for v in plan.visits[:snapshot.position + 1] if v.output}
+    if not before <= written:
+        log.warning("the snapshot %s is ahead of the masks file: segmenting from the start", snapshots.path)
+        return 0
+    segmenter.load_state_dict(snapshot.state)
+    log.info("resuming after visit %d of %d (frame %d)", snapshot.position + 1, len(plan),
+             plan[snapshot.position].frame)
+    return snapshot.position + 1
 
 
 def _write_pngs(rle, source: VideoSource, folder: Path, digest: str, live: bool) -> Path:
     """Palette PNGs of every frame. PNGs already there are kept when they show these masks: written from
     the same file before (recorded in ``.masks.sha256``) or, with ``live``, while segmenting."""
-    marker = folder / ".masks.sha256"
-    recorded = _read_marker(marker)
+    marker = MadeFrom(folder / ".masks.sha256")
+    recorded = marker.read()
     keep = recorded == digest or (recorded is None and live)
     for index in range(rle.num_frames):
         path = folder / f"{source.frame_name(index)}.png"
         if not (keep and path.is_file()):
             write_label_png(path, rle.label_map(index))
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, digest)
+    marker.write(digest)
     return folder

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
-import cv2
 import numpy as np
 from omegaconf import DictConfig
 
+from stcnbuf.data.frames import resize_labels
 from stcnbuf.data.video import VideoSource
-from stcnbuf.inference.objects import object_ids_in
 from stcnbuf.io.masks import read_label_png
 from stcnbuf.io.rle import is_rle_file, read_mask_json
+from stcnbuf.labels import Annotation, object_ids_in
 
 log = logging.getLogger(__name__)
 
-#: frame index -> (label map at the working size, object ids)
-Annotations = Dict[int, Tuple[np.ndarray, List[int]]]
+#: frame index -> its masks at the working size
+Annotations = Dict[int, Annotation]
 
 
 def initial_frames(init: DictConfig, num_frames: int) -> List[int]:
@@ -53,8 +53,7 @@ def to_working_size(labels: np.ndarray, source: VideoSource, where: str) -> np.n
     if size not in (tuple(source.original_size), tuple(source.working_size)):
         raise ValueError(f"{where} is {size[1]}×{size[0]} but the video is {source.original_size[1]}×"
                          f"{source.original_size[0]} (width×height): give the mask at the video's size")
-    h, w = source.working_size
-    return labels if size == (h, w) else cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    return resize_labels(labels, source.working_size)
 
 
 def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) -> Annotations:
@@ -67,7 +66,7 @@ def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) ->
         ids = object_ids_in(labels)
         if not ids:
             raise ValueError(f"the initial mask {path} is empty")
-        annotations[frame] = (labels, ids)
+        annotations[frame] = Annotation(frame, labels, ids)
     return annotations
 
 
@@ -94,21 +93,29 @@ def _from_proposals(init: DictConfig, frame_index: int, source: VideoSource, dev
         raise ValueError(f"no object to track on frame {frame_index}: {len(proposals)} proposal(s) passed "
                          f"init.classes={classes} and init.score_threshold={init.score_threshold}")
     log.info("frame %d: %d object(s) from %s", frame_index, len(ids), init.method)
-    return {frame_index: (labels, ids)}
+    return {frame_index: Annotation(frame_index, labels, ids)}
 
 
-def given_masks_at_original_size(init: DictConfig, annotations: Annotations, source: VideoSource) -> Dict[int, np.ndarray]:
+def given_masks_at_original_size(init: DictConfig, annotations: Annotations, source: VideoSource) -> Annotations:
     """The initial masks at the video's original size, to be written as given on their frames: mask files
     given at that size are used as they are; others are resized (nearest)."""
-    h, w = source.original_size
-    given: Dict[int, np.ndarray] = {}
+    size = tuple(source.original_size)
     paths = dict(zip(initial_frames(init, len(source)), _mask_paths(init))) if init.method == "mask" else {}
-    for frame in sorted(annotations):
-        labels = read_mask_file(paths[frame], frame) if paths else annotations[frame][0]
-        if labels.shape[:2] != (h, w):
-            labels = cv2.resize(annotations[frame][0], (w, h), interpolation=cv2.INTER_NEAREST)
-        given[frame] = labels
+    given: Annotations = {}
+    for frame, annotation in sorted(annotations.items()):
+        labels = read_mask_file(paths[frame], frame) if paths else annotation.labels
+        if labels.shape[:2] != size:
+            labels = resize_labels(annotation.labels, size)
+        given[frame] = Annotation(frame, labels, annotation.object_ids)
     return given
+
+
+def object_ids(annotations: Annotations) -> List[int]:
+    """Every object id of the initial masks, in order of appearance."""
+    ids: List[int] = []
+    for frame in sorted(annotations):
+        ids.extend(i for i in annotations[frame].object_ids if i not in ids)
+    return ids
 
 
 def initial_annotations(init: DictConfig, source: VideoSource, device: str = "cpu") -> Annotations:

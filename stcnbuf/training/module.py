@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from stcnbuf.evaluation.propagate import propagate_online
+from stcnbuf.build import build_segmenter
+from stcnbuf.evaluation.predict import SequencePrediction
 from stcnbuf.evaluation.scoring import score_sequence
-from stcnbuf.inference.online import OnlineSegmenter
-from stcnbuf.memory.bank import MemoryBank
 from stcnbuf.memory.read import softmax_readout
 from stcnbuf.model.aggregate import aggregate_logits
 from stcnbuf.model.stcn import STCN
@@ -74,7 +73,7 @@ class VOSTrainingModule(L.LightningModule):
             parameters still train.
         freeze_key_encoder: do not train the key encoder (fine-tuning on little data).
         val_memory: :class:`~stcnbuf.memory.MemoryBank` arguments for validation (``configs/memory``).
-        val_inference: ``mem_every`` and ``top_k`` of validation (online).
+        val_inference: the inference settings of validation (``configs/inference``; default: online).
     """
 
     def __init__(self, net: STCN, lr: float = 1e-5, weight_decay: float = 1e-7, milestones: Sequence[int] = (125_000,),
@@ -131,18 +130,16 @@ class VOSTrainingModule(L.LightningModule):
     # ------------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:
         self._val_sums = []
-        self._segmenter = OnlineSegmenter(self.net, MemoryBank(**self.val_memory, device=self.device),
-                                          mem_every=self.val_inference.get("mem_every", 5),
-                                          top_k=self.val_inference.get("top_k", 20), device=self.device,
+        self._segmenter = build_segmenter(self.net, self.val_memory, self.val_inference, self.device,
                                           channels_last=False)  # leave the trained network's layout alone
 
     def validation_step(self, name: Optional[str], batch_idx: int) -> None:
         if name is None:  # a process with no sequence of its own (see ClipDataModule.val_dataloader)
             return
-        sequence = self.trainer.datamodule.val_dataset.sequence(name)
-        predictions: Dict[int, np.ndarray] = {}
-        propagate_online(sequence, self._segmenter, predictions.__setitem__,
-                         self.trainer.datamodule.val_dataset.shorter_side)
+        dataset = self.trainer.datamodule.val_dataset
+        sequence = dataset.sequence(name)
+        prediction = SequencePrediction(sequence, self._segmenter, self.val_inference, dataset.shorter_side)
+        predictions = {index: labels for index, labels in prediction if labels is not None}
         frames = sorted(sequence.mask_paths)  # every frame on DAVIS-style data; the annotated ones on sparse folders
         if len(frames) < 3:  # the first and last scored frames are left out, as in the DAVIS protocol
             log.warning("validation: %s has %d annotated frame(s), too few to score", name, len(frames))

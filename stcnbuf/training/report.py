@@ -10,7 +10,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stcnbuf.evaluation.app import evaluate
+from stcnbuf.evaluation.app import evaluate_dataset
 from stcnbuf.evaluation.baseline import copy_first_mask
 from stcnbuf.io.atomic import atomic_write_bytes
 from stcnbuf.io.masks import read_label_png
@@ -20,18 +20,13 @@ from stcnbuf.io.overlay import grid, overlay
 def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, out_dir: Path) -> Dict[str, Any]:
     """J&F of ``checkpoint`` on ``cfg.val_data`` (settings ``cfg.val_memory`` / ``cfg.val_inference``) and of
     the baseline; overlay previews of a few sequences."""
-    eval_cfg = OmegaConf.create({
-        "device": cfg.device, "output_dir": str(out_dir / "eval"), "overwrite": True, "score": True,
-        "workers": None, "logger": {}, "paths": OmegaConf.to_container(cfg.paths, resolve=True),
-        "model": {"checkpoint": str(checkpoint), "net": OmegaConf.to_container(cfg.model.net, resolve=True)},
-        "data": OmegaConf.to_container(cfg.val_data, resolve=True),
-        "memory": OmegaConf.to_container(cfg.val_memory, resolve=True),
-        "inference": OmegaConf.to_container(cfg.val_inference, resolve=True),
-    })
-    metrics = evaluate(eval_cfg)
-    dataset = instantiate(eval_cfg.data)
+    dataset = instantiate(cfg.val_data)
+    settings = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("val_data", "val_memory", "val_inference")}
+    model = {"checkpoint": str(checkpoint), "net": OmegaConf.to_container(cfg.model.net, resolve=True)}
+    metrics = evaluate_dataset(dataset, out_dir / "eval", model, settings["val_memory"], settings["val_inference"],
+                               device=cfg.device, overwrite=True, data_config=settings["val_data"])
     baseline = copy_first_mask(dataset, out_dir / "baseline")
-    previews = save_previews(dataset, Path(eval_cfg.output_dir) / "predictions", out_dir / "overlays")
+    previews = save_previews(dataset, out_dir / "eval" / "predictions", out_dir / "overlays")
     return {"model": metrics, "baseline": baseline, "overlays": previews}
 
 

@@ -1,0 +1,28 @@
+"""Label-map conventions shared by every layer: background 0, void 255, and the masks given on a frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+#: Label of "void" pixels in DAVIS annotations; never an object.
+VOID_LABEL = 255
+
+
+def object_ids_in(label_map: np.ndarray | torch.Tensor) -> List[int]:
+    """Object ids present in a label map (0 = background and 255 = void excluded), ascending."""
+    values = torch.unique(torch.as_tensor(np.asarray(label_map))).tolist()
+    return [int(v) for v in values if v not in (0, VOID_LABEL)]
+
+
+@dataclass
+class Annotation:
+    """Masks given on one frame: the label map and the object ids taken from it (other ids are ignored;
+    ``None``: every id present)."""
+
+    frame: int
+    labels: np.ndarray
+    object_ids: Optional[List[int]]
