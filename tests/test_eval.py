@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stcnbuf.evaluation.app import evaluate
-from stcnbuf.io.masks import read_label_png
+from stcnbuf.io.masks import read_label_png, write_label_png
 from tests.conftest import REPO, compose, require_shared
 from tests.test_datasets import youtube_fixture
 
@@ -138,3 +138,34 @@ def test_missing_checkpoint_is_explained(tmp_path, data_dir):
                            "logger=none", *TINY_DATA])
     with pytest.raises(FileNotFoundError, match="no checkpoint given: set model.checkpoint=FILE"):
         evaluate(cfg)
+
+
+@pytest.mark.slow
+def test_offline_eval_holds_at_most_its_frame_budget(tmp_path, tiny_checkpoint):
+    """A 400-frame sequence with a small frame cache peaks within 10 % of a 100-frame one (frames beyond the
+    budget are decoded again on every pass instead of being held)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    peaks = {}
+    for length in (100, 400):
+        root = tmp_path / f"len{length}"
+        frames, masks = root / "JPEGImages" / "clip", root / "Annotations" / "clip"
+        frames.mkdir(parents=True)
+        masks.mkdir(parents=True)
+        for t in range(length):
+            cv2.imwrite(str(frames / f"{t:05d}.jpg"), np.roll(background, 2 * t, axis=1))
+        first = np.zeros((300, 400), np.uint8)
+        first[100:200, 150:250] = 1
+        write_label_png(masks / "00000.png", first)
+        script = ("import resource, runpy, sys; sys.argv = ['eval.py'] + sys.argv[1:]\n"
+                  "runpy.run_path('eval.py', run_name='__main__')\n"
+                  "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        done = _run(["-c", script, f"model.checkpoint={tiny_checkpoint}", "data=folder", f"data.root={root}",
+                     "inference=offline", "inference.frame_cache_mb=8", "inference.mem_every=10", "memory=buffer",
+                     "memory.capacity=2", "logger=none", f"output_dir={tmp_path / f'out{length}'}"], REPO)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(list((tmp_path / f"out{length}" / "predictions" / "clip").glob("*.png"))) == length
+        peaks[length] = int(done.stdout.split("PEAK")[-1])
+    assert peaks[400] <= 1.1 * peaks[100], peaks  # KiB; holding all 400 frames would add ~140 MiB
