@@ -261,3 +261,16 @@ def test_ddp_with_two_cpu_processes(tmp_path, synthetic_root):
     assert done.returncode == 0, done.stderr[-4000:]
     assert "trained 2 steps" in done.stdout
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_training_ends_with_the_evaluation_report(tmp_path, synthetic_root, capsys):
+    """evaluate_after=true: the best checkpoint goes through eval.py's application (called with explicit
+    arguments) beside the copy-first-mask baseline, and overlay previews are saved."""
+    result = run_train(tmp_path, "trainer.max_steps=2", "trainer.val_check_interval=2", *tiny_data(synthetic_root),
+                       *TINY_NET, "evaluate_after=true")
+    evaluation = result["evaluation"]
+    assert 0 <= evaluation["model"]["J&F-Mean"] <= 1 and 0 <= evaluation["baseline"]["J&F-Mean"] <= 1
+    assert evaluation["model"]["frames"] == 8 and evaluation["model"]["burn_in_frames"] == 0
+    assert (tmp_path / "run" / "eval" / "metrics.json").is_file()
+    assert len(list(Path(evaluation["overlays"]).glob("*.png"))) == 1
+    assert "held-out J&F" in capsys.readouterr().out
