@@ -90,6 +90,8 @@ def test_given_masks_are_written_exactly_at_the_native_size(net, clip):
         assert written.shape == native
         if step.visit.frame == 6:  # the start frame: exactly the given objects
             assert np.array_equal(written, np.where(given[6].labels == 1, 1, 0))
+            every_id = {6: Annotation(6, given[6].labels, None)}  # ids not named: all present but void
+            assert np.array_equal(written_labels(step, native, every_id), written)
         elif step.visit.frame == 9:  # a later annotation: its objects as given, the others predicted
             own = given[9].labels == 2
             assert np.array_equal(written[own], given[9].labels[own])

@@ -17,7 +17,7 @@ import torch
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.inference.prediction import Prediction
 from stcnbuf.inference.schedule import Action, Plan, Visit
-from stcnbuf.labels import Annotation
+from stcnbuf.labels import Annotation, object_ids_in
 
 
 @runtime_checkable
@@ -100,9 +100,10 @@ def written_labels(step: Step, size: Tuple[int, int], given: Mapping[int, Annota
     if tuple(annotation.labels.shape) != tuple(size):
         raise ValueError(f"the given masks of frame {step.visit.frame} are {annotation.labels.shape[1]}×"
                          f"{annotation.labels.shape[0]}, the output {size[1]}×{size[0]} (width×height)")
-    own = np.isin(annotation.labels, annotation.object_ids)
+    ids = annotation.object_ids if annotation.object_ids is not None else object_ids_in(annotation.labels)
+    own = np.isin(annotation.labels, ids)
     rest = 0 if step.visit.action is Action.START else labels
-    dtype = np.result_type(labels.dtype, np.min_scalar_type(max(annotation.object_ids)))
+    dtype = np.result_type(labels.dtype, np.min_scalar_type(max(ids)))
     return np.where(own, annotation.labels, rest).astype(dtype)
 
 
