@@ -72,6 +72,9 @@ def test_davis2017_layout_with_void_and_a_subset(tmp_path):
         DavisDataset(tmp_path, split="val", sequences=["bmx"])
     with pytest.raises(FileNotFoundError, match="split file .*test-dev.txt not found.*splits here: val"):
         DavisDataset(tmp_path, split="test-dev")
+    (tmp_path / "ImageSets/2017/train.txt").write_text("bear\n../../escape\n")  # would write outside output_dir
+    with pytest.raises(ValueError, match=r"\['../../escape'\] in .*train.txt are not plain folder names"):
+        DavisDataset(tmp_path, split="train")
 
 
 def test_folder_dataset_with_pumavos_names_and_late_objects():

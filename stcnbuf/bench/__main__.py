@@ -280,19 +280,20 @@ def run_streams(args: argparse.Namespace) -> str:
 
 
 def growth_table(results: List[Dict]) -> str:
-    """How time and memory grow: the last 50 frames against frames 50-100, peak RSS at the end against frame 100."""
+    """How time and memory grow: the last twelfth of the frames against the second twelfth (frames 50-100 and the
+    last 50 of a 600-frame run), and peak RSS at the end against the end of the second twelfth."""
     rows = []
+    window = None
     for result in results:
         seconds, peak = result["seconds"], result["peak_rss_mb"]
         n = len(seconds)
-        if n < 150:
-            continue
-        early, late = sum(seconds[50:100]) / 50, sum(seconds[n - 50:]) / 50
+        window = max(1, n // 12)
+        early, late = sum(seconds[window:2 * window]) / window, sum(seconds[n - window:]) / window
         rows.append([result["config"]["policy"], f"{early:.3f}", f"{late:.3f}", f"{late / early:.3f}",
-                     f"{peak[99]:.0f}", f"{peak[-1]:.0f}", f"{peak[-1] / peak[99]:.3f}"])
-    return markdown_table(["policy", "s/frame, frames 50-100", "s/frame, last 50", "ratio", "peak RSS at 100",
-                           "at the end", "ratio"], rows)
-
+                     f"{peak[2 * window - 1]:.0f}", f"{peak[-1]:.0f}", f"{peak[-1] / peak[2 * window - 1]:.3f}"])
+    early_label = f"frames {window}-{2 * window}" if window else "early frames"
+    return markdown_table(["policy", f"s/frame, {early_label}", f"s/frame, last {window or ''}".rstrip(), "ratio",
+                           f"peak RSS at {2 * window if window else 'early'}", "at the end", "ratio"], rows)
 
 if __name__ == "__main__":
     main()

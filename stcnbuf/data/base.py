@@ -54,6 +54,10 @@ class VOSDataset(ABC):
         Sequences listed but absent raise an error naming them, unless ``allow_missing`` (then a warning).
         """
         names = list(available) if not wanted else [str(s) for s in wanted]
+        unsafe = [n for n in names if not n or Path(n).name != n or n in (".", "..")]
+        if unsafe:
+            raise ValueError(f"{self.name}: sequence name(s) {unsafe} in {listed_in} are not plain folder names "
+                             "(outputs are written to <output_dir>/predictions/<name>): fix the list")
         missing = [n for n in names if not self.has_sequence(n)]
         unknown = [n for n in names if wanted and n not in available]
         if unknown:
