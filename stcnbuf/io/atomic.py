@@ -8,14 +8,24 @@ from pathlib import Path
 from typing import Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it to ``path``."""
+    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, flush it to disk, then rename it to
+    ``path``. The file gets the permissions of a plainly created one (``0666`` less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix + ".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
