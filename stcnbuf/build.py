@@ -71,6 +71,11 @@ def build_segmenter(net: STCN, memory_cfg, inference_cfg, device: str | torch.de
                            compile=inf.get("compile", "none"), channels_last=layout)
 
 
+def frame_cache_mb(inference_cfg) -> float:
+    """``inference.frame_cache_mb``: memory for working-size frames kept between the passes of a plan."""
+    return float(_config(inference_cfg).get("frame_cache_mb") or 0)
+
+
 def build_plan(inference_cfg, segmenter: OnlineSegmenter, num_frames: int, annotated: Sequence[int],
                init_frame: Optional[int] = None) -> Plan:
     """The plan of a video under ``inference.mode``: ``online`` streams from the first annotated frame;
@@ -80,7 +85,7 @@ def build_plan(inference_cfg, segmenter: OnlineSegmenter, num_frames: int, annot
     mode = inf.get("mode", "online")
     if mode not in MODES:
         raise ValueError(f"unknown inference.mode {mode!r}; choose one of {', '.join(MODES)}")
-    ring, backward = segmenter.memory.temp_size > 0, bool(inf.get("backward", True))
+    ring, backward = segmenter.has_ring, bool(inf.get("backward", True))
     if mode == "online":
         return stream_plan(num_frames, annotated, segmenter.mem_every, ring, backward)
     init = min(annotated) if init_frame is None else int(init_frame)

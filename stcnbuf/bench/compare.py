@@ -10,17 +10,8 @@ import numpy as np
 import torch
 
 from stcnbuf.bench.reference import OriginalSTCN
-from stcnbuf.bench.stream import SyntheticFrames, StreamConfig, build_stream_segmenter, model_architecture, synthetic_stream
-from stcnbuf.inference.runner import run_plan
-from stcnbuf.inference.schedule import stream_plan
-from stcnbuf.labels import Annotation
+from stcnbuf.bench.stream import StreamConfig, build_stream_segmenter, model_architecture, stream_steps, synthetic_stream
 from stcnbuf.model.stcn import STCN
-
-
-def _stream(seg, frame, label, cfg: StreamConfig, ids=None):
-    """The steps of streaming ``cfg.frames`` frames from frame 0 (pulled one by one by the caller)."""
-    plan = stream_plan(cfg.frames, [0], seg.mem_every, seg.memory.temp_size > 0, backward=False)
-    return run_plan(seg, plan, SyntheticFrames(frame, cfg.frames), {0: Annotation(0, label, ids)})
 
 
 def compare_with_original(cfg: StreamConfig) -> Dict[str, float]:
@@ -31,7 +22,7 @@ def compare_with_original(cfg: StreamConfig) -> Dict[str, float]:
     net = STCN(**model_architecture(cfg.model)).eval()
     frame, label = synthetic_stream(cfg)
     ids = list(range(1, cfg.objects + 1))
-    ours = _stream(build_stream_segmenter(cfg, copy.deepcopy(net), policy="unbounded"), frame, label, cfg, ids)
+    ours = stream_steps(build_stream_segmenter(cfg, copy.deepcopy(net), policy="unbounded"), frame, label, cfg, ids)
     original = OriginalSTCN(net, mem_every=cfg.mem_every, top_k=cfg.top_k)
     times = {"stcnbuf": [], "original": []}
     agreement, difference = [], 0.0
@@ -77,7 +68,7 @@ def precision_speed(cfg: StreamConfig, checkpoint: str | None = None) -> Dict[st
     for precision in ("fp32", "bf16"):
         seg = build_stream_segmenter(cfg, net, policy="unbounded", precision=precision)
         spent, maps = [], []
-        for step in _stream(seg, frame, label, cfg):
+        for step in stream_steps(seg, frame, label, cfg):
             if step.position == 0:
                 continue
             prediction = step.prediction

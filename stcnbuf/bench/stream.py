@@ -85,6 +85,12 @@ def build_stream_segmenter(cfg: StreamConfig, net: STCN, policy: Optional[str] =
     return build_segmenter(net, memory, inference, cfg.device)
 
 
+def stream_steps(seg: OnlineSegmenter, frame, label: np.ndarray, cfg: StreamConfig, ids=None):
+    """The steps of streaming ``cfg.frames`` frames from frame 0, pulled one by one by the caller."""
+    plan = stream_plan(cfg.frames, [0], seg.mem_every, seg.has_ring, backward=False)
+    return run_plan(seg, plan, SyntheticFrames(frame, cfg.frames), {0: Annotation(0, label, ids)})
+
+
 def synthetic_stream(cfg: StreamConfig):
     """Deterministic frames (a textured background sliding under textured objects) and the first label map."""
     rng = np.random.default_rng(cfg.seed)
@@ -118,10 +124,9 @@ def run_stream(cfg: StreamConfig, progress: bool = True) -> StreamResult:
     torch.manual_seed(cfg.seed)
     seg = build_stream_segmenter(cfg, STCN(**model_architecture(cfg.model)))
     frame, label = synthetic_stream(cfg)
-    plan = stream_plan(cfg.frames, [0], seg.mem_every, seg.memory.temp_size > 0, backward=False)
     result = StreamResult(cfg)
     process = psutil.Process()
-    for step in run_plan(seg, plan, SyntheticFrames(frame, cfg.frames), {0: Annotation(0, label, None)}):
+    for step in stream_steps(seg, frame, label, cfg):
         t = step.visit.frame
         result.seconds.append(step.seconds)
         result.rss_mb.append(process.memory_info().rss / 2 ** 20)

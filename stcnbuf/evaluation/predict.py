@@ -6,7 +6,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from stcnbuf.build import build_plan
+from stcnbuf.build import build_plan, frame_cache_mb
 from stcnbuf.data.frames import resize_labels
 from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.inference.online import OnlineSegmenter
@@ -55,7 +55,7 @@ class SequencePrediction:
         if init is not None:
             annotations = [resolve_init_frame(sequence, annotations, init)]
         self.given: Dict[int, Annotation] = {a.frame: a for a in annotations}
-        self.frames = sequence.frame_source(shorter_side, float(inference.get("frame_cache_mb", 0) or 0))
+        self.frames = sequence.frame_source(shorter_side, frame_cache_mb(inference))
         work = self.frames.size
         self.annotations = {a.frame: Annotation(a.frame, resize_labels(a.labels, work), a.object_ids)
                             for a in annotations}

@@ -47,7 +47,7 @@ class OfflineSegmenter:
     def plan(self, num_frames: int, init_frame: int) -> Plan:
         """The offline plan of a video of ``num_frames`` frames annotated on ``init_frame``."""
         seg = self.segmenter
-        return offline_plan(num_frames, init_frame, seg.mem_every, seg.memory.temp_size > 0, self.order,
+        return offline_plan(num_frames, init_frame, seg.mem_every, seg.has_ring, self.order,
                             self.burn_in_passes, self.seed)
 
     def run(self, frames: FrameSource | Sequence, masks, object_ids: Optional[Sequence[int]] = None,

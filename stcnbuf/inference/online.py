@@ -76,6 +76,11 @@ class OnlineSegmenter:
     def started(self) -> bool:
         return self.last_index is not None
 
+    @property
+    def has_ring(self) -> bool:
+        """The memory has a temporary ring (non-memory frames are kept there)."""
+        return self.memory.temp_size > 0
+
     def state_dict(self) -> dict:
         """The video's state (memory, objects, schedule): a run can stop and continue from it."""
         return {"memory": self.memory.state_dict(), "object_ids": list(self.object_ids),
@@ -171,7 +176,7 @@ class OnlineSegmenter:
 
     def write_mode(self, frame_index: int) -> WriteMode:
         """The schedule: permanent every ``mem_every`` frames from the latest annotation, else the ring."""
-        return write_mode(frame_index, self.last_annotated, self.mem_every, self.memory.temp_size > 0)
+        return write_mode(frame_index, self.last_annotated, self.mem_every, self.has_ring)
 
     @torch.no_grad()
     def process(self, frame: np.ndarray | Tensor, frame_index: int, write: WriteMode) -> Prediction:

@@ -12,7 +12,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.build import build_network, build_plan, build_segmenter, resolve_device
+from stcnbuf.build import build_network, build_plan, build_segmenter, frame_cache_mb, resolve_device
 from stcnbuf.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.data.video import VideoSource
 from stcnbuf.inference.runner import RunStats, run_plan, written_labels
@@ -108,7 +108,7 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     given = given_masks_at_original_size(cfg.init, annotations, source)
     segmenter = build_segmenter(build_network(cfg.model), cfg.memory, cfg.inference, device)
     plan = build_plan(cfg.inference, segmenter, len(source), sorted(annotations))
-    frames = source.frame_source(float(cfg.inference.get("frame_cache_mb", 0) or 0))
+    frames = source.frame_source(frame_cache_mb(cfg.inference))
     snapshots = SnapshotFile(out / "state.pt", stamp, cfg.snapshot_every)
     size = tuple(source.original_size)
     png_dir = out / "masks" if cfg.outputs.png else None
