@@ -1,7 +1,8 @@
 """Load, convert and export weights: released STCN files, stage-0 files, Lightning checkpoints, ImageNet.
 
-Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")``: a checkpoint never runs
-code, and files saved from GPU tensors load on any machine.
+Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")`` (:func:`read_weights_file`,
+which training's resume goes through too): a checkpoint never runs code, also with
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set, and files saved from GPU tensors load on any machine.
 
 Command line::
 
@@ -15,9 +16,12 @@ import argparse
 import hashlib
 import logging
 import os
+import pickle
+import re
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -36,15 +40,30 @@ class CheckpointError(ValueError):
 
 
 def read_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Mapping:
-    """``torch.load`` a file safely (weights only, CPU), with clear errors for missing or corrupt files."""
+    """``torch.load`` a file safely (weights only, CPU), with clear errors for missing, corrupt or unsafe files.
+
+    ``weights_only=True`` is explicit, which torch honours over ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} file not found: {path} (put the file there or give its path in the config)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f"cannot read {what} {path}: {error.__class__.__name__}: {error}. "
-                              "Expected a PyTorch state dict saved with torch.save") from error
+        raise CheckpointError(f"cannot read {what} {path}: {_load_failure(error)}. Files are read weights-only "
+                              "(tensors and plain data; loading never runs code): give a state dict or checkpoint "
+                              "saved with torch.save") from error
+
+
+def _load_failure(error: Exception) -> str:
+    """What ``torch.load`` refused (e.g. ``Unsupported global: GLOBAL io.open``), without torch's advice to
+    load the file unsafely."""
+    if isinstance(error, pickle.UnpicklingError):
+        found = re.search(r"(Unsupported [^\n]*?)(?: was not an allowed global|$)", str(error), re.MULTILINE)
+        if found:
+            return found.group(1)
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def extract_state_dict(obj: Mapping, path: str | os.PathLike = "<memory>") -> Dict[str, Tensor]:
@@ -196,18 +215,46 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: Where each size of the architecture can be read off a state dict: (tensor, dimension) pairs, the first
+#: one decides a tie. The size most of them agree on is taken, so a file with one damaged tensor is reported
+#: as that tensor's mismatch, not as mismatches of the healthy tensors of the size it misstates.
+_SIZE_SOURCES: Dict[str, Sequence[Tuple[str, int]]] = {
+    "key_dim": (("key_proj.key_proj.weight", 0), ("key_proj.key_proj.bias", 0)),
+    "value_dim": (("key_comp.weight", 0), ("key_comp.bias", 0), ("value_encoder.fuser.block2.conv2.weight", 0),
+                  ("value_encoder.fuser.block2.conv2.bias", 0)),
+    "decoder_0": (("decoder.compress.conv1.weight", 0), ("decoder.compress.conv1.bias", 0),
+                  ("decoder.compress.conv2.weight", 0), ("decoder.compress.conv2.bias", 0)),
+    "decoder_1": (("decoder.up_16_8.out_conv.conv1.weight", 0), ("decoder.up_16_8.out_conv.conv1.bias", 0),
+                  ("decoder.up_16_8.out_conv.conv2.weight", 0), ("decoder.up_8_4.skip_conv.weight", 0)),
+    "decoder_2": (("decoder.up_8_4.out_conv.conv1.weight", 0), ("decoder.up_8_4.out_conv.conv1.bias", 0),
+                  ("decoder.up_8_4.out_conv.conv2.weight", 0), ("decoder.pred.weight", 1)),
+    "key_width": (("key_encoder.conv1.weight", 0), ("key_encoder.bn1.weight", 0), ("key_encoder.bn1.bias", 0),
+                  ("key_encoder.bn1.running_mean", 0)),
+    "value_width": (("value_encoder.conv1.weight", 0), ("value_encoder.conv1.bias", 0),
+                    ("value_encoder.bn1.weight", 0), ("value_encoder.bn1.bias", 0)),
+}
+
+
+def _size(state: Mapping[str, Tensor], name: str) -> int:
+    """The size ``name`` most of its source tensors agree on (:data:`_SIZE_SOURCES`); ``KeyError`` naming the
+    first source when none is in ``state``."""
+    sources = _SIZE_SOURCES[name]
+    sizes = [int(state[k].shape[d]) for k, d in sources if k in state and state[k].ndim > d]
+    if not sizes:
+        raise KeyError(sources[0][0])
+    return Counter(sizes).most_common(1)[0][0]  # ties: the first source's size comes first
+
+
 def guess_architecture(state: Mapping[str, Tensor]) -> Dict[str, object]:
     """STCN constructor arguments that fit a state dict (key backbone, key/value widths, decoder widths)."""
     key_backbone = "resnet50" if "key_encoder.res2.0.conv3.weight" in state else "resnet18"
     return {
         "key_backbone": key_backbone,
-        "key_dim": int(state["key_proj.key_proj.weight"].shape[0]),
-        "value_dim": int(state["key_comp.weight"].shape[0]),
-        "decoder_dims": [int(state["decoder.compress.conv1.weight"].shape[0]),
-                         int(state["decoder.up_16_8.out_conv.conv1.weight"].shape[0]),
-                         int(state["decoder.up_8_4.out_conv.conv1.weight"].shape[0])],
-        "key_width": int(state["key_encoder.conv1.weight"].shape[0]) if key_backbone == "resnet18" else 64,
-        "value_width": int(state["value_encoder.conv1.weight"].shape[0]),
+        "key_dim": _size(state, "key_dim"),
+        "value_dim": _size(state, "value_dim"),
+        "decoder_dims": [_size(state, f"decoder_{i}") for i in range(3)],
+        "key_width": _size(state, "key_width") if key_backbone == "resnet18" else 64,
+        "value_width": _size(state, "value_width"),
     }
 
 

@@ -6,8 +6,10 @@ import pytest
 import torch
 import torchvision
 
+from stcnbuf.build import build_network
 from stcnbuf.checkpoint import (CheckpointError, export_original, guess_architecture, load_imagenet_backbones,
-                                load_network_weights)
+                                load_network_weights, read_weights_file)
+from stcnbuf.checkpoint import main as checkpoint_main
 from stcnbuf.model import STCN
 from tests.conftest import REPO, tiny_net
 
@@ -89,14 +91,41 @@ def test_wrong_files_give_clear_errors(original, tmp_path):
     assert "holds an STCN with key_backbone=resnet18, key_dim=16, value_dim=32" in str(error.value)
 
 
-def test_a_checkpoint_never_runs_code(tmp_path):
+def test_a_checkpoint_never_runs_code(tmp_path, monkeypatch):
+    marker = tmp_path / "code-ran"
+
     class Payload:
         def __reduce__(self):
-            return (print, ("code ran",))
+            return open, (str(marker), "w")
 
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch.load's unsafe default, unless told
     torch.save({"x": Payload()}, tmp_path / "evil.pth")
-    with pytest.raises(CheckpointError, match="cannot read"):
-        load_network_weights(STCN(), tmp_path / "evil.pth")
+    for load in (read_weights_file, lambda path: load_network_weights(STCN(), path)):
+        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*evil\.pth: .*GLOBAL io\.open"):
+            load(tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name, dependents", [("key_comp.weight", "key_comp.bias"),
+                                              ("value_encoder.conv1.weight", "value_encoder.bn1.weight"),
+                                              ("decoder.compress.conv1.weight", "decoder.compress.conv2.weight"),
+                                              ("decoder.up_8_4.out_conv.conv1.weight", "decoder.pred.weight")])
+def test_one_wrong_shaped_tensor_is_named_with_both_shapes(tmp_path, capsys, name, dependents):
+    """The architecture is read off the file by majority, so a damaged tensor is the one reported, not the
+    healthy tensors that depend on its size."""
+    state = tiny_net().state_dict()
+    good = tuple(state[name].shape)
+    bad = (good[0] + 1, *good[1:])
+    state[name] = torch.zeros(bad)
+    torch.save(state, tmp_path / "damaged.pth")
+    with pytest.raises(CheckpointError) as error:
+        build_network({"checkpoint": str(tmp_path / "damaged.pth"), "net": {}})
+    assert f"shape mismatches: {name}: file {bad} vs model {good}\n" in str(error.value)
+    assert dependents not in str(error.value)
+    with pytest.raises(SystemExit) as exited:
+        checkpoint_main(["inspect", str(tmp_path / "damaged.pth")])
+    assert exited.value.code == 2
+    assert f"shape mismatches: {name}: file {bad} vs model {good}\n" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="saving GPU tensors needs CUDA")

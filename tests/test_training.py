@@ -1,3 +1,5 @@
+import dataclasses
+import inspect
 import os
 import subprocess
 import sys
@@ -7,24 +9,28 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from hydra.utils import get_class
+from torch.utils.data import DataLoader
 
-from stcnbuf.checkpoint import export_original, load_network_weights
+from stcnbuf.checkpoint import CheckpointError, export_original, load_network_weights
 from stcnbuf.data.augment import AugmentConfig
-from stcnbuf.data.clips import (ClipDataset, ClipSpec, Curriculum, EpochIndexSampler, StaticImageSource,
+from stcnbuf.data.clips import (ClipBatchSampler, ClipDataset, ClipKey, ClipSpec, Curriculum, StaticImageSource,
                                 VideoClipSource, WeightedSource, sample_frame_indices)
 from stcnbuf.data.davis import DavisDataset
 from stcnbuf.data.synthetic import SyntheticConfig, write_dataset
+from stcnbuf.data.synthetic_dataset import SyntheticDataset
 from stcnbuf.inference import OnlineSegmenter
-from stcnbuf.io.masks import write_label_png
 from stcnbuf.memory import MemoryBank
 from stcnbuf.model import STCN
 from stcnbuf.training.app import train
 from stcnbuf.training.losses import BootstrappedCE
+from stcnbuf.training.module import VOSTrainingModule
 from tests.conftest import REPO, compose, require_shared, tiny_net
 
 TINY_NET = ["model.net.key_backbone=resnet18", "model.net.key_width=16", "model.net.value_width=16",
             "model.net.key_dim=16", "model.net.value_dim=16", "model.net.decoder_dims=[16,8,8]"]
+SMALL_ARCH = dict(key_backbone="resnet18", key_width=16, value_width=16, key_dim=16, value_dim=16,
+                  decoder_dims=(16, 8, 8))  # TINY_NET's
 FAST = ["trainer=cpu", "datamodule.batch_size=2", "datamodule.num_workers=0", "datamodule.samples_per_epoch=8",
         "datamodule.spec.augment.crop_size=[64,64]", "logger=none", "evaluate_after=false"]
 
@@ -106,7 +112,7 @@ def test_clips_have_a_target_and_a_second_object_selector(synthetic_root, static
     video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
     dataset = ClipDataset({"video": WeightedSource(video, 1.0)}, 40, spec, Curriculum(initial=3), seed=1)
     seen_second = seen_single = 0
-    for key in EpochIndexSampler(40):
+    for key in (key for batch in ClipBatchSampler(40, 4) for key in batch):
         item = dataset[key]
         assert item["frames"].shape == (3, 3, 48, 48) and item["labels"].shape == (3, 48, 48)
         assert int((item["labels"][0] == 1).sum()) > 0
@@ -124,8 +130,34 @@ def test_clips_have_a_target_and_a_second_object_selector(synthetic_root, static
                          ClipSpec(max_objects=1, augment=AugmentConfig(crop_size=(48, 48))), Curriculum())
     item = static[(0, 0)]
     assert item["selector"].tolist() == [1.0] and set(torch.unique(item["labels"]).tolist()) == {0, 1}
-    assert EpochIndexSampler(10, rank=1, world_size=2).__len__() == 5
-    assert [i for _, i in EpochIndexSampler(10, rank=1, world_size=2)] == [1, 3, 5, 7, 9]
+
+
+def test_clip_batches_continue_from_the_training_position():
+    done = [6]
+    sampler = ClipBatchSampler(8, 2, batches_done=lambda: done[0], total_batches=10)
+    assert len(sampler) == 4
+    assert list(sampler) == [[ClipKey(1, 4, 0.6), ClipKey(1, 5, 0.6)], [ClipKey(1, 6, 0.7), ClipKey(1, 7, 0.7)]]
+    done[0] = 8  # an epoch boundary: the whole next epoch
+    assert [[k.index for k in batch] for batch in sampler] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert {k.epoch for batch in sampler for k in batch} == {2}
+    second = ClipBatchSampler(10, 2, rank=1, world_size=2)  # every world_size-th clip, the same count everywhere
+    assert [[k.index for k in batch] for batch in second] == [[1, 3], [5, 7]]
+    with pytest.raises(ValueError, match="no full batch"):
+        ClipBatchSampler(3, 4)
+
+
+def test_loader_workers_draw_the_curriculum_gap_of_each_step(synthetic_root):
+    """The gap comes with the key, so a worker process draws exactly the clip the main process would."""
+    spec = ClipSpec(augment=AugmentConfig(crop_size=(32, 32)))
+    video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
+    dataset = ClipDataset({"video": WeightedSource(video, 1.0)}, 4, spec,
+                          Curriculum(initial=2, values=[4], switch_at=[0.75]))
+    sampler = ClipBatchSampler(4, 2, batches_done=lambda: 2, total_batches=4)
+    batches = list(DataLoader(dataset, batch_sampler=sampler, num_workers=1))
+    assert [b["max_gap"].tolist() for b in batches] == [[2, 2], [4, 4]]
+    keys = [key for batch in sampler for key in batch]
+    expected = torch.stack([dataset[key]["frames"] for key in keys])
+    assert torch.equal(torch.cat([b["frames"] for b in batches]), expected)
 
 
 def test_training_needs_every_frame_annotated(tmp_path):
@@ -141,6 +173,30 @@ def tiny_data(root):
     """Clips and validation from the tiny synthetic set instead of generating the quickstart's."""
     return ["clips=davis2017", f"clips.davis2017.source.dataset.root={root}", "data@val_data=davis2017",
             f"val_data.root={root}"]
+
+
+def _constructor_keys(target: str) -> set:
+    """The arguments a config of ``target`` can set (SyntheticDataset: its generator parameters too)."""
+    cls = get_class(target)
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    keys = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}
+    if cls is SyntheticDataset:
+        keys |= {f.name for f in dataclasses.fields(SyntheticConfig)}
+    return keys
+
+
+@pytest.mark.parametrize("clips, name", [("synthetic", "synthetic"), ("synthetic_small", "synthetic"),
+                                         ("davis2017", "davis2017"), ("youtubevos", "youtubevos"),
+                                         ("folder", "folder"), ("static", "static")])
+def test_every_clip_source_key_overrides_without_a_plus(clips, name):
+    cfg = compose("train", [f"clips={clips}"])
+    source = cfg.clips[name].source
+    assert _constructor_keys(source._target_) - {"dataset"} <= set(source)
+    if "dataset" in source:
+        assert _constructor_keys(source.dataset._target_) <= set(source.dataset)
+    if clips.startswith("synthetic"):
+        plain = compose("train", [f"clips={clips}", "clips.synthetic.source.dataset.train_sequences=4"])
+        assert plain.clips.synthetic.source.dataset.train_sequences == 4
 
 
 def test_fast_dev_run_quickstart(tmp_path, synthetic_root):
@@ -170,6 +226,23 @@ def test_fast_dev_run_finetune_from_an_original_format_file(tmp_path, synthetic_
     result = run_train(tmp_path, "experiment=finetune", f"model.checkpoint={checkpoint}",
                        f"clips.folder.source.dataset.root={folder}", "+trainer.fast_dev_run=2")
     assert result["steps"] == 2
+
+
+@pytest.mark.parametrize("freeze, frozen", [("module.freeze_bn=true", ""),
+                                            ("module.freeze_key_encoder=true", "key_encoder.")])
+def test_frozen_batchnorm_statistics_stay_fixed_across_validation(tmp_path, synthetic_root, freeze, frozen):
+    """freeze_bn keeps every BatchNorm's running statistics, freeze_key_encoder the key encoder's, through
+    trainer.fit: 4 steps with a validation loop after step 2."""
+    run_train(tmp_path, *TINY_NET, "module.freeze_bn=false", freeze, "trainer.max_steps=4",
+              "trainer.val_check_interval=2", "callbacks.last.every_n_train_steps=4", *tiny_data(synthetic_root))
+    before = STCN(**SMALL_ARCH).state_dict()  # a new network's statistics: mean 0, variance 1, no batches
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 4
+    after = {k[len("net."):]: v for k, v in saved["state_dict"].items()}
+    statistics = [k for k in before if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    kept = [k for k in statistics if k.startswith(frozen)]
+    assert [k for k in kept if not torch.equal(after[k], before[k])] == []
+    assert all(not torch.equal(after[k], before[k]) for k in statistics if k not in kept)
 
 
 @pytest.mark.slow
@@ -224,29 +297,82 @@ def _arch():
     return dict(key_backbone="resnet18", key_dim=16, value_dim=32, decoder_dims=(32, 16, 16))
 
 
-def test_resume_from_last_checkpoint_continues_exactly(tmp_path, synthetic_root):
-    common = [*TINY_NET, "callbacks.last.every_n_train_steps=4", "datamodule.samples_per_epoch=8",
-              "trainer.val_check_interval=100", "module.milestones=[5]", "module.loss.start_warm=2",
-              "module.loss.end_warm=6", "datamodule.curriculum.initial=2", "datamodule.curriculum.values=[4]",
-              "datamodule.curriculum.switch_at=[0.5]"]
-    common += tiny_data(synthetic_root)
-    straight = run_train(tmp_path / "straight", "trainer.max_steps=8", *common)
+class DecliningScore(VOSTrainingModule):
+    """Validation without inference: a J&F that falls with the step, so the first validation is the best."""
+
+    def on_validation_epoch_start(self) -> None:
+        pass
+
+    def validation_step(self, name, batch_idx: int) -> None:
+        pass
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/J&F", 1.0 - self.global_step / 100)
+
+
+class RunsCode:
+    """Unpickling this creates ``path``: what a malicious checkpoint would do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def _weights(path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def _assert_same_weights(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+
+
+@pytest.mark.slow
+def test_resume_mid_epoch_with_workers_continues_exactly_and_keeps_the_best(tmp_path, synthetic_root, capsys):
+    """Killed at step 6 (mid-epoch: 4 batches an epoch) and resumed with ckpt_path=last: the same weights at
+    step 10 as an uninterrupted run, the best checkpoint (step 2) carried over and exported, and the report
+    tells this run's steps from the total."""
+    common = [*TINY_NET, *tiny_data(synthetic_root), "module._target_=tests.test_training.DecliningScore",
+              "datamodule.num_workers=1", "datamodule.samples_per_epoch=8", "callbacks.last.every_n_train_steps=2",
+              "trainer.val_check_interval=2", "trainer.max_steps=10", "module.milestones=[5]",
+              "module.loss.start_warm=2", "module.loss.end_warm=6", "datamodule.curriculum.initial=2",
+              "datamodule.curriculum.values=[4]", "datamodule.curriculum.switch_at=[0.7]"]
+    straight = run_train(tmp_path / "straight", *common)
 
     def run(name, *extra):  # runs inside logs/train/runs/, where ckpt_path=last looks
         logs = tmp_path / "logs"
         return train(compose("train", [f"output_dir={logs / 'train' / 'runs' / name}", f"paths.log_dir={logs}",
                                        f"paths.data_dir={tmp_path / 'data'}", *FAST, *common, *extra]))
 
-    assert run("first", "trainer.max_steps=8", "+callbacks.interrupt._target_=tests.test_training.StopAfter",
-               "+callbacks.interrupt.steps=4")["steps"] == 4
-    resumed = run("second", "trainer.max_steps=8", "ckpt_path=last")
-    assert resumed["steps"] == 8
-    a = torch.load(straight["checkpoint"], weights_only=True)
-    b = torch.load(resumed["checkpoint"], weights_only=True)
-    for key in a["state_dict"]:
-        assert torch.allclose(a["state_dict"][key].float(), b["state_dict"][key].float(), atol=1e-6), key
-    assert a["lr_schedulers"][0]["last_epoch"] == b["lr_schedulers"][0]["last_epoch"] == 8
+    first = run("first", "+callbacks.interrupt._target_=tests.test_training.StopAfter", "+callbacks.interrupt.steps=6")
+    assert first["steps"] == 6
+    capsys.readouterr()
+    resumed = run("second", "ckpt_path=last")
+    assert (resumed["steps"], resumed["run_steps"]) == (10, 4)
+    assert "trained 4 steps in this run (10 in all)" in capsys.readouterr().out
+    last = [tmp_path / "straight" / "run", tmp_path / "logs" / "train" / "runs" / "second"]
+    a, b = (torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True) for folder in last)
+    _assert_same_weights(a["state_dict"], b["state_dict"])
+    assert a["lr_schedulers"][0]["last_epoch"] == b["lr_schedulers"][0]["last_epoch"] == 10
     assert a["optimizer_states"][0]["state"][0]["step"] == b["optimizer_states"][0]["state"][0]["step"]
+    assert resumed["val/J&F"] == pytest.approx(straight["val/J&F"]) == pytest.approx(0.98)
+    assert Path(resumed["checkpoint"]) == last[1] / "checkpoints" / "best-step000002.ckpt"
+    _assert_same_weights(_weights(straight["checkpoint"]), _weights(resumed["checkpoint"]))
+    assert torch.equal(torch.load(straight["exported"], weights_only=True)["decoder.pred.weight"],
+                       torch.load(resumed["exported"], weights_only=True)["decoder.pred.weight"])
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path, synthetic_root, monkeypatch):
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch.load's unsafe default, unless told
+    marker = tmp_path / "code-ran"
+    torch.save({"state_dict": {}, "global_step": 1, "payload": RunsCode(marker)}, tmp_path / "evil.ckpt")
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt.*io\.open"):
+        run_train(tmp_path, f"ckpt_path={tmp_path / 'evil.ckpt'}", "trainer.max_steps=2", *TINY_NET,
+                  *tiny_data(synthetic_root))
+    assert not marker.exists()
 
 
 @pytest.mark.slow

@@ -3,10 +3,9 @@ augmented, with a target object and an optional second object."""
 
 from __future__ import annotations
 
-import multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -136,34 +135,62 @@ class ClipSpec:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
-class EpochIndexSampler(Sampler):
-    """Yields ``(epoch, index)`` keys for :class:`ClipDataset`; with several processes each takes every
-    ``world_size``-th index. Lightning calls :meth:`set_epoch` before every epoch."""
+class ClipKey(NamedTuple):
+    """Which clip to draw: number ``index`` of ``epoch``, at ``progress`` (the fraction of training done when
+    its batch is trained, for the curriculum)."""
 
-    def __init__(self, num_samples: int, rank: int = 0, world_size: int = 1) -> None:
-        self.num_samples, self.rank, self.world_size = num_samples, rank, world_size
-        self.epoch = 0
+    epoch: int
+    index: int
+    progress: float = 0.0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
 
-    def __iter__(self) -> Iterator[Tuple[int, int]]:
-        return ((self.epoch, i) for i in range(self.rank, self.num_samples, self.world_size))
+class ClipBatchSampler(Sampler[List[ClipKey]]):
+    """Batches of :class:`ClipKey` for one process, continuing from the training position.
+
+    Training batch ``n`` is batch ``n % len(self)`` of epoch ``n // len(self)``; each iteration yields the rest
+    of the epoch that ``batches_done()`` (the trainer's restored step on a resume) falls in, so a run resumed
+    mid-epoch trains the clips an uninterrupted run would. Process ``rank`` takes every ``world_size``-th clip
+    (every process gets the same number of batches). ``progress`` is the batch number over ``total_batches``
+    (0 without a total).
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, rank: int = 0, world_size: int = 1,
+                 batches_done: Callable[[], int] = lambda: 0, total_batches: Optional[int] = None) -> None:
+        self.num_samples, self.batch_size = int(num_samples), int(batch_size)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.num_batches = self.num_samples // self.world_size // self.batch_size
+        if self.num_batches == 0:
+            raise ValueError(f"{num_samples} clips per epoch make no full batch of {batch_size} on each of "
+                             f"{world_size} process(es): raise datamodule.samples_per_epoch")
+        self.batches_done, self.total_batches = batches_done, total_batches
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.num_samples, self.world_size))
+        return self.num_batches
+
+    def layout(self) -> Dict[str, int]:
+        """What decides which clips training batch ``n`` holds (besides the seed)."""
+        return {"samples_per_epoch": self.num_samples, "batch_size": self.batch_size, "processes": self.world_size}
+
+    def __iter__(self) -> Iterator[List[ClipKey]]:
+        epoch, first = divmod(int(self.batches_done()), self.num_batches)
+        return (self._batch(epoch, b) for b in range(first, self.num_batches))
+
+    def _batch(self, epoch: int, batch: int) -> List[ClipKey]:
+        step = epoch * self.num_batches + batch
+        progress = step / self.total_batches if self.total_batches else 0.0
+        positions = range(batch * self.batch_size, (batch + 1) * self.batch_size)
+        return [ClipKey(epoch, self.rank + p * self.world_size, progress) for p in positions]
 
 
 class ClipDataset(Dataset):
     """``samples_per_epoch`` random clips drawn from weighted sources.
 
-    The clip of key ``(epoch, i)`` (see :class:`EpochIndexSampler`) is drawn from
-    ``np.random.default_rng([seed, epoch, i])``: the same clips on any number of workers or processes.
-    The maximum gap lives in shared memory, set by the training loop from the global step
-    (:class:`~stcnbuf.training.callbacks.CurriculumCallback`), so worker processes see it.
+    The clip of :class:`ClipKey` ``(epoch, i, progress)`` depends on nothing else: it is drawn from
+    ``np.random.default_rng([seed, epoch, i])`` with the curriculum's maximum gap at ``progress``, so any
+    number of workers or processes, and a resumed run, draw the same clips.
 
     Each item: ``frames [T,3,H,W]`` (normalised float), ``labels [T,H,W]`` (0 background, 1 target object,
-    2 second object), ``selector [2]`` (1 where the object exists).
+    2 second object), ``selector [2]`` (1 where the object exists), ``max_gap`` (of the curriculum).
     """
 
     def __init__(self, sources: Dict[str, WeightedSource], samples_per_epoch: int, spec: ClipSpec,
@@ -178,28 +205,20 @@ class ClipDataset(Dataset):
         self.probabilities = weights / weights.sum()
         self.samples_per_epoch = int(samples_per_epoch)
         self.spec, self.curriculum, self.seed = spec, curriculum, int(seed)
-        self._max_gap = multiprocessing.Value("i", curriculum.max_gap(0.0))
         self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-
-    def set_progress(self, progress: float) -> None:
-        """Called by the training loop with the fraction of training done."""
-        self._max_gap.value = self.curriculum.max_gap(progress)
-
-    @property
-    def max_gap(self) -> int:
-        return self._max_gap.value
 
     def __len__(self) -> int:
         return self.samples_per_epoch
 
-    def __getitem__(self, key: Tuple[int, int] | int) -> Dict[str, Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+    def __getitem__(self, key: ClipKey | Tuple[int, int]) -> Dict[str, Tensor]:
+        epoch, index, progress = ClipKey(*key)
         rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        max_gap = self.curriculum.max_gap(progress)
         spec = self.spec
         for _ in range(20):
             source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
-            frames, labels = source.sample(rng, spec.num_frames, self.max_gap, spec.augment)
+            frames, labels = source.sample(rng, spec.num_frames, max_gap, spec.augment)
             first = labels[0]
             minimum = spec.min_object_fraction * first.numel()
             candidates = [i for i in object_ids_in(first) if int((first == i).sum()) >= minimum]
@@ -215,4 +234,4 @@ class ClipDataset(Dataset):
             target[labels == object_id] = slot + 1
             selector[slot] = 1
         images = (frames.float() / 255 - self.mean) / self.std
-        return {"frames": images, "labels": target, "selector": selector}
+        return {"frames": images, "labels": target, "selector": selector, "max_gap": max_gap}

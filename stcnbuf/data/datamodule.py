@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Dict, List, Optional
 
 import lightning as L
@@ -9,7 +10,24 @@ import torch
 from torch.utils.data import DataLoader
 
 from stcnbuf.data.base import VOSDataset
-from stcnbuf.data.clips import ClipDataset, ClipSpec, Curriculum, EpochIndexSampler, WeightedSource
+from stcnbuf.data.clips import ClipBatchSampler, ClipDataset, ClipSpec, Curriculum, WeightedSource
+
+log = logging.getLogger(__name__)
+
+
+class ClipLoader(DataLoader):
+    """The training loader. It resumes mid-epoch by itself (its :class:`ClipBatchSampler` continues from the
+    trainer's restored step); its state, saved in checkpoints, is the batch layout, and a resume with another
+    layout is warned that it trains other clips than an uninterrupted run would."""
+
+    def state_dict(self) -> Dict[str, int]:
+        return self.batch_sampler.layout()
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        if state != self.batch_sampler.layout():
+            log.warning("the checkpoint was trained with %s, this run has %s: training continues from the "
+                        "checkpoint's step, with other clips than an uninterrupted run", state,
+                        self.batch_sampler.layout())
 
 
 def _first(batch: List[Optional[str]]) -> Optional[str]:
@@ -23,8 +41,9 @@ class ClipDataModule(L.LightningDataModule):
     Args:
         sources: name -> weighted clip source (videos or static images).
         batch_size: clips per batch and process.
-        num_workers: loader processes (each seeded through the clip keys, see :class:`ClipDataset`).
-        samples_per_epoch: clips per epoch over all processes (training length is ``trainer.max_steps``).
+        num_workers: loader processes (each clip is seeded by its key, see :class:`ClipDataset`).
+        samples_per_epoch: clips per epoch over all processes (training length is ``trainer.max_steps``);
+            training continues from the trainer's step, also mid-epoch (see :class:`ClipBatchSampler`).
         spec: frames per clip, objects per clip, augmentation.
         curriculum: maximum gap against training progress.
         seed: seed of every clip.
@@ -47,12 +66,24 @@ class ClipDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def _batches_done(self) -> int:
+        """Training batches of this process so far (the restored step on a resume)."""
+        trainer = self.trainer
+        return trainer.global_step * trainer.accumulate_grad_batches if trainer is not None else 0
+
+    def _total_batches(self) -> Optional[int]:
+        """Training batches of the whole run (``trainer.max_steps``), the curriculum's 100 %."""
+        trainer = self.trainer
+        if trainer is None or not trainer.max_steps or trainer.max_steps < 0:
+            return None
+        return trainer.max_steps * trainer.accumulate_grad_batches
+
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        return DataLoader(self.train_set, batch_size=self.batch_size,
-                          sampler=EpochIndexSampler(len(self.train_set), rank, world),
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0, drop_last=True,
-                          pin_memory=torch.cuda.is_available())
+        sampler = ClipBatchSampler(len(self.train_set), self.batch_size, rank, world, self._batches_done,
+                                   self._total_batches())
+        return ClipLoader(self.train_set, batch_sampler=sampler, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
         """This process's share of the validation sequences; ``None`` (skipped) when there are fewer

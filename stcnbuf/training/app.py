@@ -9,13 +9,25 @@ from typing import Any, Dict, Optional
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.build import build_network
-from stcnbuf.checkpoint import export_original, read_network_state
+from stcnbuf.checkpoint import export_original, read_network_state, read_weights_file
+from stcnbuf.runs.hydra_files import record_hydra_config
 
 log = logging.getLogger(__name__)
+
+
+class WeightsOnlyCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint files, read back (on a resume) through :func:`~stcnbuf.checkpoint.read_weights_file`:
+    weights only whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says, with an error naming the file."""
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None,
+                        weights_only: Optional[bool] = None) -> Dict[str, Any]:
+        return dict(read_weights_file(path, "checkpoint to resume"))
 
 
 def resolve_resume(cfg: DictConfig) -> Optional[str]:
@@ -37,8 +49,13 @@ def resolve_resume(cfg: DictConfig) -> Optional[str]:
 
 
 def train(cfg: DictConfig) -> Dict[str, Any]:
-    """Fit, export the best network in the original STCN format, optionally evaluate it."""
+    """Fit, export the best network in the original STCN format, optionally evaluate it.
+
+    The result: ``steps`` (the total), ``run_steps`` (trained by this call; fewer after a resume),
+    ``checkpoint`` (the best by ``val/J&F``, else the last), ``val/J&F``, ``exported``, ``evaluation``.
+    """
     start = time.perf_counter()
+    rank_zero_only(record_hydra_config)(Path(cfg.output_dir), cfg)
     L.seed_everything(cfg.seed, workers=True)
     resume = resolve_resume(cfg)
     net = build_network(cfg.model)
@@ -50,9 +67,11 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     if not loggers:  # nothing to report learning rates to
         callbacks = {n: c for n, c in callbacks.items() if not isinstance(c, LearningRateMonitor)}
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False,
+                                     plugins=[WeightsOnlyCheckpointIO()])
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-    result: Dict[str, Any] = {"steps": trainer.global_step, "train_seconds": time.perf_counter() - start}
+    result: Dict[str, Any] = {"steps": trainer.global_step, "run_steps": trainer.global_step - module.start_step,
+                              "train_seconds": time.perf_counter() - start}
     best = callbacks.get("best")
     checkpoint = Path(best.best_model_path) if best is not None and best.best_model_path else None
     if checkpoint is None and "last" in callbacks and callbacks["last"].last_model_path:
@@ -72,7 +91,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def _print_report(result: Dict[str, Any], out: Path) -> None:
-    lines = [f"trained {result['steps']} steps in {result['train_seconds'] / 60:.1f} min"]
+    resumed = f" in this run ({result['steps']} in all)" if result["run_steps"] != result["steps"] else ""
+    lines = [f"trained {result['run_steps']} steps{resumed} in {result['train_seconds'] / 60:.1f} min"]
     evaluation = result.get("evaluation")
     if evaluation:
         model, baseline = evaluation["model"], evaluation["baseline"]

@@ -69,9 +69,10 @@ class VOSTrainingModule(L.LightningModule):
         net: the network (random, ImageNet-initialised, or loaded from a checkpoint).
         lr, weight_decay: Adam settings; ``milestones`` (steps) and ``gamma``: step decay.
         loss: the bootstrapped cross-entropy and its warm-up.
-        freeze_bn: keep the BatchNorm running statistics fixed (eval mode; STCN does); their affine
-            parameters still train.
-        freeze_key_encoder: do not train the key encoder (fine-tuning on little data).
+        freeze_bn: keep the BatchNorm running statistics fixed (eval mode before every training batch, so
+            also after validation and on a resume; STCN does); their affine parameters still train.
+        freeze_key_encoder: do not train the key encoder (fine-tuning on little data), its BatchNorm
+            statistics included.
         val_memory: :class:`~stcnbuf.memory.MemoryBank` arguments for validation (``configs/memory``).
         val_inference: the inference settings of validation (``configs/inference``; default: online).
     """
@@ -91,15 +92,26 @@ class VOSTrainingModule(L.LightningModule):
         self.val_memory = dict(val_memory or {"policy": "unbounded"})
         self.val_inference = dict(val_inference or {})
         self._val_sums: List[float] = []
+        self.start_step = 0
 
-    def train(self, mode: bool = True) -> "VOSTrainingModule":
-        super().train(mode)
-        if mode:
-            for module in self.net.modules():
-                if isinstance(module, nn.BatchNorm2d) and (self.freeze_bn or self.freeze_key_encoder and
-                                                           any(module is m for m in self.net.key_encoder.modules())):
-                    module.eval()
-        return self
+    def _frozen_batchnorms(self) -> List[nn.BatchNorm2d]:
+        """The BatchNorm layers whose running statistics stay fixed."""
+        if self.freeze_bn:
+            frozen = self.net
+        elif self.freeze_key_encoder:
+            frozen = self.net.key_encoder
+        else:
+            return []
+        return [m for m in frozen.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def on_train_start(self) -> None:
+        self.start_step = self.global_step  # > 0 when resumed
+
+    def on_train_batch_start(self, batch: Dict[str, Tensor], batch_idx: int) -> None:
+        """Frozen BatchNorm layers into eval mode before every batch (Lightning sets the modules' modes itself,
+        at fit start and after validation)."""
+        for module in self._frozen_batchnorms():
+            module.eval()
 
     def training_step(self, batch: Dict[str, Tensor], batch_idx: int) -> Tensor:
         frames, labels, selector = batch["frames"], batch["labels"], batch["selector"]
@@ -119,6 +131,7 @@ class VOSTrainingModule(L.LightningModule):
                 self.log(f"train/iou_second_f{i}", second.mean(), on_step=True, on_epoch=False)
         self.log("train/loss", total, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/bootstrap_p", self.loss.fraction(step), on_step=True, on_epoch=False)
+        self.log("train/max_gap", batch["max_gap"].max().float(), on_step=True, on_epoch=False)
         return total
 
     def configure_optimizers(self):
