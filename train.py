@@ -6,7 +6,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from stcnbuf.runs.hydra_files import register_resolvers
+
 os.environ.setdefault("STCNBUF_ROOT", str(Path(__file__).resolve().parent))
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

@@ -18,6 +18,15 @@ def object_ids_in(label_map: np.ndarray | torch.Tensor) -> List[int]:
     return [int(v) for v in values if v not in (0, VOID_LABEL)]
 
 
+def void_hint(label_map: np.ndarray) -> str:
+    """For a mask without objects: a note when it holds void (255) pixels, the usual cause (a 0/255 mask, or an
+    object given id 255)."""
+    if not (np.asarray(label_map) == VOID_LABEL).any():
+        return ""
+    return (f" (its pixels are 0 and {VOID_LABEL}, and {VOID_LABEL} means void, not an object: give objects ids "
+            f"1..{VOID_LABEL - 1}, e.g. save the mask with 0/1 values or as a palette PNG of ids)")
+
+
 @dataclass
 class Annotation:
     """Masks given on one frame: the label map and the object ids taken from it (other ids are ignored;

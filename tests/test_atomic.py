@@ -21,3 +21,25 @@ def test_atomic_writes_keep_the_umask_permissions_and_leave_no_temporary(tmp_pat
 
 def _fail():
     raise RuntimeError("interrupted while writing")
+
+
+def test_temporary_files_of_a_killed_write_are_removed_by_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    from stcnbuf.evaluation.run_directory import RunDirectory
+
+    killed = ("import os, signal, sys\n"
+              "from stcnbuf.io.atomic import atomic_write\n"
+              "def write(tmp):\n"
+              "    open(tmp, 'w').write('half')\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "atomic_write(sys.argv[1], write)\n")
+    for target in (tmp_path / "metrics.json", tmp_path / "predictions" / "seq" / "00001.png"):
+        done = subprocess.run([sys.executable, "-c", killed, str(target)], capture_output=True)
+        assert done.returncode == -9
+        assert [p.name.endswith(".tmp") for p in target.parent.iterdir()] == [True]
+    run = RunDirectory(tmp_path, {"a": 1})
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["run.json"]
+    run.discard("seq")  # the sequence is segmented again from the start
+    assert not (tmp_path / "predictions" / "seq").exists()

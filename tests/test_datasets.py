@@ -134,6 +134,11 @@ def test_bad_input_names_the_file(tmp_path):
     sequence = FolderDataset(tmp_path).sequence("a")
     with pytest.raises(ValueError, match="first mask of a .*00000.png.* is empty"):
         sequence.annotations()
+    binary = np.zeros((8, 10), np.uint8)
+    binary[2:5, 3:6] = 255
+    Image.fromarray(binary, mode="L").save(tmp_path / "Annotations" / "a" / "00000.png")  # a 0/255 grayscale mask
+    with pytest.raises(ValueError, match="is empty: .*255 means void, not an object"):
+        FolderDataset(tmp_path).sequence("a").annotations()
     with pytest.raises(ValueError, match=r"cannot read image .*00001.jpg"):
         sequence.read_frame(1)
     write_label_png(tmp_path / "Annotations" / "a" / "00009.png", np.zeros((8, 10), np.uint8))

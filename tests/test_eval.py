@@ -57,6 +57,31 @@ def test_rerun_resumes_only_with_the_same_configuration(tmp_path, data_dir, tiny
     assert png.stat().st_mtime_ns != stamp
 
 
+def test_changed_inputs_are_segmented_again(tmp_path, data_dir, tiny_checkpoint):
+    run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online")
+    root = next(data_dir.glob("synthetic-*"))
+    predictions = tmp_path / "out" / "predictions"
+    stamps = {name: (predictions / name / "00004.png").stat().st_mtime_ns for name in ("val_000", "val_001")}
+    mask = root / "Annotations" / "480p" / "val_001" / "00000.png"
+    original, times = mask.read_bytes(), mask.stat()
+    edited = read_label_png(mask)
+    edited[:, : edited.shape[1] // 2] = 0  # same size, same file time: only the contents tell
+    try:
+        write_label_png(mask, edited)
+        os.utime(mask, ns=(times.st_atime_ns, times.st_mtime_ns))
+        run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online")
+    finally:
+        mask.write_bytes(original)
+    assert (predictions / "val_000" / "00004.png").stat().st_mtime_ns == stamps["val_000"]
+    assert (predictions / "val_001" / "00004.png").stat().st_mtime_ns != stamps["val_001"]
+    stamps = {name: (predictions / name / "00004.png").stat().st_mtime_ns for name in ("val_000", "val_001")}
+    frame = root / "JPEGImages" / "480p" / "val_000" / "00005.jpg"
+    os.utime(frame, ns=(frame.stat().st_atime_ns, frame.stat().st_mtime_ns + 10**9))
+    run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=online")
+    assert (predictions / "val_000" / "00004.png").stat().st_mtime_ns != stamps["val_000"]
+    assert (predictions / "val_001" / "00004.png").stat().st_mtime_ns != stamps["val_001"]  # its mask was restored
+
+
 def test_a_failing_sequence_does_not_lose_the_others(tmp_path, data_dir, tiny_checkpoint):
     run_eval(tmp_path, data_dir, tiny_checkpoint)  # generates the data
     root = next(data_dir.glob("synthetic-*"))
@@ -72,6 +97,22 @@ def test_a_failing_sequence_does_not_lose_the_others(tmp_path, data_dir, tiny_ch
     assert not metrics["complete"] and metrics["sequences"] == 1 and metrics["J&F-Mean"] is not None
     retried = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference.top_k=5")
     assert retried["complete"] and retried["sequences"] == 2
+
+
+def test_a_sequence_without_all_its_ground_truth_is_named_and_the_others_scored(tmp_path, data_dir, tiny_checkpoint):
+    run_eval(tmp_path / "gen", data_dir, tiny_checkpoint)  # make sure the tiny synthetic set exists
+    gt = next(data_dir.glob("synthetic-*")) / "Annotations" / "480p" / "val_001" / "00004.png"
+    original = gt.read_bytes()
+    gt.unlink()
+    try:
+        metrics = run_eval(tmp_path, data_dir, tiny_checkpoint)
+    finally:
+        gt.write_bytes(original)
+    assert metrics["sequences"] == 2 and metrics["scored_sequences"] == 1 and metrics["J&F-Mean"] is not None
+    assert list(metrics["unscored_sequences"]) == ["val_001"] and "00004.png" in metrics["unscored_sequences"]["val_001"]
+    assert not metrics["complete"] and json.loads((tmp_path / "out" / "metrics.json").read_text())["J-Mean"] is not None
+    rows = (tmp_path / "out" / "per_sequence.csv").read_text().splitlines()[1:]
+    assert rows and all(row.startswith("val_000_") for row in rows)
 
 
 def test_offline_from_the_middle_frame(tmp_path, data_dir, tiny_checkpoint):
@@ -115,13 +156,27 @@ def _run(args, cwd, env_extra=None):
 def test_eval_command_line_and_a_two_by_two_sweep(tmp_path, data_dir, tiny_checkpoint):
     run_eval(tmp_path / "gen", data_dir, tiny_checkpoint)  # make sure the tiny synthetic set exists
     root = next(data_dir.glob("synthetic-*"))
-    done = _run(["eval.py", "data=davis2017", f"data.root={root}", "data.split=val",
-                 f"model.checkpoint={tiny_checkpoint}", "memory=unbounded", "inference=online",
-                 "inference.mem_every=5", "inference.top_k=20", "device=cpu", f"output_dir={tmp_path / 'cli'}",
-                 "logger=wandb"], REPO, {"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    args = ["eval.py", "data=davis2017", f"data.root={root}", "data.split=val", f"model.checkpoint={tiny_checkpoint}",
+            "memory=unbounded", "inference=online", "inference.mem_every=5", "device=cpu",
+            f"output_dir={tmp_path / 'cli'}", f"paths.log_dir={tmp_path / 'elsewhere'}"]
+    done = _run([*args, "inference.top_k=20", "logger=wandb"], REPO, {"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "J&F" in done.stdout and (tmp_path / "cli" / "metrics.json").is_file()
     assert any((tmp_path / "cli" / "wandb").glob("offline-run-*"))
+    overrides = tmp_path / "cli" / ".hydra" / "overrides.yaml"  # everything of the run is in its folder
+    assert "inference.top_k=20" in overrides.read_text() and (tmp_path / "cli" / "eval.log").is_file()
+    assert not (tmp_path / "elsewhere").exists()
+    refused = _run([*args, "inference.top_k=7", "logger=none"], REPO)
+    assert refused.returncode != 0 and "another configuration" in refused.stderr
+    assert "inference.top_k=20" in overrides.read_text()  # the record of the results there is untouched
+    broken = tmp_path / "broken"  # a folder whose only sequence fails: the exit status says so
+    (broken / "JPEGImages").mkdir(parents=True)
+    (broken / "JPEGImages" / "00000.jpg").write_bytes(b"not a jpeg")
+    write_label_png(broken / "Annotations" / "00000.png", np.ones((8, 8), np.uint8))
+    failed = _run(["eval.py", "data=folder", f"data.root={broken}", f"model.checkpoint={tiny_checkpoint}",
+                   f"output_dir={tmp_path / 'failed'}", "logger=none"], REPO)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert failed.stdout.strip().splitlines()[-1].startswith("INCOMPLETE: 1 of 1 sequences failed")
     sweep = _run(["eval.py", "-m", "memory.capacity=2,4", "inference.order=none,strided",
                   f"model.checkpoint={tiny_checkpoint}", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path / 'logs'}",
                   "logger=none", *TINY_DATA], REPO)

@@ -252,3 +252,26 @@ def test_run_needs_a_display():
     selector = ClickSelector(np.zeros((30, 40, 3), np.uint8), nested())
     with pytest.raises(RuntimeError, match=r"display.*init=maskrcnn.*init\.clicks"):
         selector.run()
+
+
+def test_clicks_that_miss_every_proposal_say_so(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    import stcnbuf.init.maskrcnn as maskrcnn
+    from stcnbuf.data.video import VideoSource
+    from stcnbuf.segment.initial import initial_annotations
+    from tests.conftest import require_shared
+
+    source = VideoSource(require_shared("videos", "blackswan.mp4"), shorter_side=64)
+    height, width = source.working_size
+    found = make([box(height, width, 10, 10, 30, 30)], [0.9], [PERSON])
+    monkeypatch.setattr(maskrcnn, "load_maskrcnn", lambda weights, device: None)
+    monkeypatch.setattr(maskrcnn, "propose", lambda model, frame, device: found)
+    init = OmegaConf.create({"method": "click", "frame": 0, "weights": "w.pth", "classes": None,
+                             "score_threshold": 0.5, "max_objects": None, "mask_threshold": 0.5, "cleanup": False,
+                             "min_area": 0, "clicks": [[100, 50]]})
+    with pytest.raises(ValueError, match=r"1 proposal\(s\) passed .*, but the clicks init.clicks=\[\[100, 50\]\] "
+                                         r"select none of them"):
+        initial_annotations(init, source)
+    init.clicks = [[20, 20]]
+    assert initial_annotations(init, source)[0].object_ids == [1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 import subprocess
 import sys
@@ -284,15 +285,33 @@ def test_workers_agree_and_csvs_keep_full_precision(synthetic_jobs, tmp_path):
     assert any(len(row[1]) > 8 for row in rows[1:])  # not rounded to 3 decimals
 
 
-def test_job_errors_name_the_file(synthetic_jobs):
+def test_a_sequence_that_cannot_be_scored_is_named_and_the_others_scored(synthetic_jobs):
     job = synthetic_jobs[1]
     missing = job.pred_paths[2]
     missing.unlink()
-    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
-        score_jobs(synthetic_jobs, workers=2, progress=False)
+    result = score_jobs(synthetic_jobs, workers=2, progress=False)
+    assert list(result.unscored) == [job.name] and str(missing) in result.unscored[job.name]
+    assert {o.name.rsplit("_", 1)[0] for o in result.objects} == {j.name for j in synthetic_jobs} - {job.name}
+    assert result.global_metrics()["J&F-Mean"] > 0
     write_label_png(missing, np.zeros((48, 71), np.uint8))  # one column short
-    with pytest.raises(ValueError, match=re.escape(str(missing))):
-        score_jobs([job], workers=1, progress=False)
+    result = score_jobs([job], workers=1, progress=False)
+    assert "48" in result.unscored[job.name] and str(missing) in result.unscored[job.name]
+    with pytest.raises(ValueError, match=f"no object was scored .*{re.escape(job.name)}"):
+        result.global_metrics()
+    short = SequenceJob("two", job.gt_paths[:2], job.pred_paths[:2])
+    assert "at least 3 are needed" in score_jobs([short], workers=1, progress=False).unscored["two"]
+
+
+def test_a_killed_scoring_worker_is_explained(synthetic_jobs, monkeypatch):
+    import stcnbuf.evaluation.scoring as scoring
+
+    monkeypatch.setattr(scoring, "_score_or_reason", _die)
+    with pytest.raises(RuntimeError, match="scoring worker process died .* workers=1"):
+        score_jobs(synthetic_jobs, workers=2, progress=False)
+
+
+def _die(job):
+    os._exit(9)  # as the out-of-memory killer would end a worker
 
 
 def test_binary_ground_truth(tmp_path):

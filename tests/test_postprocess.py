@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 from rlemasklib import RLEMask
 
 from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
-from stcnbuf.postprocess import clean_mask, largest_component, postprocess_file, temporal_intersection
+from stcnbuf.postprocess import (clean_mask, largest_component, postprocess, postprocess_file,
+                                 temporal_intersection)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +85,15 @@ def test_temporal_intersection_window_one():
         np.testing.assert_array_equal(dense(result[t][1]), box((10, 16), 2, 6, x0, x1))
     assert [2 in result[t] for t in range(5)] == [True, False, False, False, True]
     assert temporal_intersection(moving_square_frames(), window=0).keys() == set(range(5))
+
+
+def test_given_masks_are_kept_as_they_are():
+    frames = moving_square_frames()
+    given = RLEFile(10, 16, 5, [1, 2], extra={"given_frames": [1]}, frames=frames)
+    result = postprocess(given, temporal_window=1, close_radius=1)
+    np.testing.assert_array_equal(dense(result.frames[1][2]), dense(frames[1][2]))  # its neighbour lacks object 2
+    np.testing.assert_array_equal(dense(result.frames[1][1]), dense(frames[1][1]))
+    assert 2 not in postprocess(dataclasses.replace(given, extra={}), temporal_window=1).frames[1]
 
 
 def write_blobs(path: Path) -> None:

@@ -1,8 +1,10 @@
 import json
+import os
 import subprocess
 from pathlib import Path
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -128,7 +130,37 @@ def test_blackswan_with_its_davis_mask(tmp_path, tiny_checkpoint):
     assert np.array_equal(rle.label_map(0), read_mask_file(str(mask)))
 
 
+def test_changed_inputs_are_not_presented_as_results(tmp_path, tiny_checkpoint):
+    video = require_shared("videos", "blackswan.mp4")
+    mask = tmp_path / "init.png"
+    labels = (read_mask_file(str(require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png"))))
+    write_label_png(mask, labels)
+    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=4", "outputs.overlay=false"]
+    first = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args)["masks"])
+    times = mask.stat()
+    labels[:, : labels.shape[1] // 2] = 0  # same size and file time: only the contents tell
+    write_label_png(mask, labels)
+    os.utime(mask, ns=(times.st_atime_ns, times.st_mtime_ns))
+    with pytest.raises(ValueError, match=r"another configuration \(inputs.init_masks"):
+        run_segment(tmp_path, video, tiny_checkpoint, *args)
+    redone = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, "resume=false")["masks"])
+    assert np.array_equal(redone.label_map(0), labels) and not np.array_equal(first.label_map(0), labels)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, frame in enumerate(VideoSource(video, shorter_side=None).iterate(range(4))):
+        cv2.imwrite(str(frames / f"{index:05d}.jpg"), frame[..., ::-1])
+    run_segment(tmp_path, frames, tiny_checkpoint, *args, name="folder")
+    touched = frames / "00002.jpg"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=r"another configuration \(inputs.video"):
+        run_segment(tmp_path, frames, tiny_checkpoint, *args, name="folder")
+
+
 def test_initial_masks_are_checked(tmp_path):
+    from rlemasklib import RLEMask
+
+    from stcnbuf.io.rle import rle_to_json
+
     video = require_shared("videos", "blackswan.mp4")
     source = VideoSource(video, shorter_side=64)
     wrong = box_mask(tmp_path / "wrong.png", 100, 100, [(10, 20, 10, 20)])
@@ -138,6 +170,12 @@ def test_initial_masks_are_checked(tmp_path):
     empty = box_mask(tmp_path / "empty.png", 480, 854, [])
     with pytest.raises(ValueError, match="is empty"):
         initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(empty)}), source)
+    void = tmp_path / "void.json"  # an RLE whose object has id 255: void, not an object
+    labels = np.zeros((480, 854), np.uint8)
+    labels[100:200, 100:200] = 1
+    void.write_text(json.dumps({"255": rle_to_json(RLEMask.from_array(labels))}))
+    with pytest.raises(ValueError, match="is empty .*255 means void"):
+        initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(void)}), source)
     with pytest.raises(ValueError, match="outside the video"):
         initial_annotations(OmegaConf.create({"method": "mask", "frame": 99, "mask": str(empty)}), source)
     good = box_mask(tmp_path / "good.png", 480, 854, [(100, 300, 200, 500)])
@@ -145,6 +183,56 @@ def test_initial_masks_are_checked(tmp_path):
     (frame, annotation), = annotations.items()
     assert frame == annotation.frame == 25 and annotation.object_ids == [1]
     assert annotation.labels.shape == source.working_size
+
+
+def test_reader_settings_and_frame_sizes_are_checked(tmp_path):
+    video = require_shared("videos", "blackswan.mp4")
+    with pytest.raises(ValueError, match=r"reader.step must be an integer >= 1, got 0"):
+        VideoSource(video, step=0)
+    with pytest.raises(ValueError, match=r"reader.start must be an integer >= 0, got -2"):
+        VideoSource(video, start=-2)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "00000.jpg"), np.zeros((48, 64, 3), np.uint8))
+    cv2.imwrite(str(frames / "00001.jpg"), np.zeros((40, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"00001.jpg is 64×40, the first frame 64×48"):
+        list(VideoSource(frames, shorter_side=None).frame_source().iterate(range(2)))
+
+
+def test_ids_a_png_cannot_hold_point_at_the_option(tmp_path, tiny_checkpoint):
+    from rlemasklib import RLEMask
+
+    from stcnbuf.io.rle import rle_to_json
+
+    video = require_shared("videos", "blackswan.mp4")
+    labels = np.zeros((480, 854), np.uint8)
+    labels[100:300, 200:500] = 1
+    mask = tmp_path / "id300.json"
+    mask.write_text(json.dumps({"300": rle_to_json(RLEMask.from_array(labels))}))
+    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=3", "outputs.overlay=false"]
+    with pytest.raises(ValueError, match=r"object id\(s\) \[300\] .* set outputs.png=false"):
+        run_segment(tmp_path, video, tiny_checkpoint, *args, "outputs.png=true")
+    assert read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="rle")["masks"]).object_ids == [300]
+
+
+def test_an_rle_claiming_a_huge_size_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    from rlemasklib import RLEMask
+
+    from stcnbuf.io.rle import RLEFile, rle_to_json
+
+    source = VideoSource(require_shared("videos", "blackswan.mp4"), shorter_side=64)
+    huge = tmp_path / "huge.rle.jsonl"
+    header = RLEFile(height=40000, width=40000, num_frames=1, object_ids=[1]).header()
+    frame = {"frame": 0, "objects": {"1": rle_to_json(RLEMask.ones((40000, 40000)))}}
+    huge.write_text(json.dumps(header) + "\n" + json.dumps(frame) + "\n")
+    assert huge.stat().st_size < 400
+
+    def no_decoding(*args):
+        raise AssertionError("the 40000×40000 label map was decoded")
+
+    monkeypatch.setattr(RLEFile, "label_map", no_decoding)
+    with pytest.raises(ValueError, match="huge.rle.jsonl is 40000×40000 but the video is 854×480"):
+        initial_annotations(OmegaConf.create({"method": "mask", "frame": 0, "mask": str(huge)}), source)
 
 
 def test_maskrcnn_initialisation_path_with_local_weights(tmp_path):
@@ -255,6 +343,7 @@ def test_postprocessing_in_the_app_and_outputs_of_other_settings_are_redone(tmp_
                           "postprocess.largest_component=true", "postprocess.temporal_window=1")
     clean = read_rle_file(cleaned["clean_masks"])
     assert clean.extra["postprocess"][-1]["temporal_window"] == 1
+    assert np.array_equal(clean.label_map(0), read_mask_file(str(mask)))  # the given mask is kept as given
     assert np.array_equal(read_label_png(png), clean.label_map(3))  # PNGs now show the cleaned masks
     assert Path(cleaned["overlay"]).stat().st_mtime_ns > overlay_time
     back = run_segment(tmp_path, video, tiny_checkpoint, *args)  # clean-up off again: raw masks again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,22 @@ def test_interrupted_generation_leaves_nothing_at_the_final_path(tmp_path, monke
     monkeypatch.setattr(synthetic, "_write_sequence", real)
     path = ensure_synthetic_dataset(TINY, tmp_path)
     assert (path / "synthetic.json").is_file()
+
+
+def test_folders_of_killed_generations_are_removed(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host, name = socket.gethostname(), f"synthetic-{TINY.key()}"
+    killed = tmp_path / f".{name}.partial-{host}-{int(gone.stdout)}-0badcafe"  # SIGKILLed mid-generation
+    running = tmp_path / f".{name}.partial-{host}-{os.getpid()}-00c0ffee"   # another generation in progress
+    elsewhere = tmp_path / f".{name}.partial-otherhost-{int(gone.stdout)}-0badcafe"
+    for folder in (killed, running, elsewhere):
+        (folder / "JPEGImages").mkdir(parents=True)
+    ensure_synthetic_dataset(TINY, tmp_path)
+    assert not killed.exists() and running.exists() and elsewhere.exists()
 
 
 def test_command_line(tmp_path, capsys):

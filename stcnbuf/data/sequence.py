@@ -12,7 +12,7 @@ from PIL import Image
 
 from stcnbuf.data.frames import FrameSource, resize_frame, working_size
 from stcnbuf.io.masks import read_image, read_label_png
-from stcnbuf.labels import Annotation, object_ids_in
+from stcnbuf.labels import Annotation, object_ids_in, void_hint
 
 #: How annotation files beyond the first are used.
 #: ``first``: only the first annotated frame is input (later masks are ground truth for scoring);
@@ -68,6 +68,12 @@ class VideoSequence:
     def fully_annotated(self) -> bool:
         """Every frame has a mask (scorable with the DAVIS protocol)."""
         return len(self.mask_paths) == len(self) and all(i in self.mask_paths for i in range(len(self)))
+
+    @property
+    def input_mask_paths(self) -> List[Path]:
+        """The annotation files read as input (the others are only ground truth) under :attr:`annotation_use`."""
+        paths = [self.mask_paths[i] for i in sorted(self.mask_paths)]
+        return paths[:1] if self.annotation_use == "first" else paths
 
     def frame_size(self, index: int) -> Tuple[int, int]:
         """``(H, W)`` of a frame, read from the file header."""
@@ -136,8 +142,8 @@ class VideoSequence:
             present = object_ids_in(labels)
             if not result:
                 if not present:
-                    raise ValueError(f"the first mask of {self.name} ({self.mask_paths[index]}) is empty: "
-                                     "it must contain at least one object")
+                    raise ValueError(f"the first mask of {self.name} ({self.mask_paths[index]}) is empty: it must "
+                                     f"contain at least one object{void_hint(labels)}")
                 ids = present
             elif self.annotation_use == "first":
                 break

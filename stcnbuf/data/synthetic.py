@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import uuid
 from dataclasses import dataclass
@@ -631,13 +632,34 @@ def _matches(path: Path, config: SyntheticConfig) -> bool:
             and meta.get("config") == config.as_dict())
 
 
+def _remove_abandoned(data_dir: Path, name: str) -> None:
+    """Remove the temporary folders of generations of ``name`` killed on this host (their process is gone);
+    those of running processes, or of other hosts sharing the folder, are left alone."""
+    host = socket.gethostname()
+    for folder in data_dir.glob(f".{name}.partial-{host}-*"):
+        pid = folder.name[len(f".{name}.partial-{host}-"):].split("-")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            log.info("removing %s, left by an interrupted generation", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
     """The dataset for ``config`` under ``data_dir`` (``synthetic-<key>``), generated if absent or invalid.
 
     A folder whose ``synthetic.json`` matches ``config`` is reused. Otherwise the dataset is written into a
     temporary sibling folder and renamed into place only when complete, so an interrupted run never leaves
     a folder that looks complete; a folder with the right name but a missing or different ``synthetic.json``
-    is replaced.
+    is replaced, and temporary folders of killed generations are removed.
     """
     data_dir = Path(data_dir).expanduser()
     final = data_dir / f"synthetic-{config.key()}"
@@ -647,7 +669,8 @@ def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     if final.exists():
         log.warning("%s is incomplete or was made from other parameters; regenerating it", final)
-    tmp = data_dir / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    _remove_abandoned(data_dir, final.name)
+    tmp = data_dir / f".{final.name}.partial-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     log.info("generating synthetic dataset %s", final)
     try:
         write_dataset(config, tmp)

@@ -43,6 +43,10 @@ class VideoSource:
         self.path = Path(path).expanduser()
         if not self.path.exists():
             raise FileNotFoundError(f"video not found: {self.path}")
+        for name, value, least in (("start", start, 0), ("step", step, 1), ("stop", stop, 1)):
+            if value is not None and (not isinstance(value, int) or value < least):
+                raise ValueError(f"reader.{name} must be an integer >= {least}{' or null' if name == 'stop' else ''}, "
+                                 f"got {value!r} (frames [start:stop:step] of the video are processed)")
         self.is_folder = self.path.is_dir()
         window = slice(start, stop, step)
         if self.is_folder:

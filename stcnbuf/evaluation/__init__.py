@@ -10,8 +10,8 @@ Typical use::
 
 from stcnbuf.evaluation.metrics import boundary_f, jaccard, official_decay, seg2bmap, statistics
 from stcnbuf.evaluation.scoring import (GLOBAL_COLUMNS, EvaluationResult, ObjectScore, SequenceJob, score_jobs,
-                                        score_sequence, write_global_csv, write_per_sequence_csv)
+                                        score_sequence, sequence_job, write_global_csv, write_per_sequence_csv)
 
 __all__ = ["GLOBAL_COLUMNS", "EvaluationResult", "ObjectScore", "SequenceJob", "boundary_f", "jaccard",
-           "official_decay", "score_jobs", "score_sequence", "seg2bmap", "statistics", "write_global_csv",
+           "official_decay", "score_jobs", "score_sequence", "seg2bmap", "sequence_job", "statistics", "write_global_csv",
            "write_per_sequence_csv"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from stcnbuf.data.davis import DavisDataset
-from stcnbuf.evaluation.scoring import SequenceJob, score_jobs, write_global_csv, write_per_sequence_csv
+from stcnbuf.evaluation.scoring import score_jobs, sequence_job, write_global_csv, write_per_sequence_csv
 
 
 def detect_year(root: Path) -> int:
@@ -43,25 +43,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         year = args.year or detect_year(args.gt_root)
         dataset = DavisDataset(args.gt_root, year=year, split=args.split, sequences=args.sequences,
                                allow_missing=args.allow_missing)
-        jobs = []
-        for sequence in dataset:
-            if not sequence.fully_annotated:
-                raise ValueError(f"{sequence.name} lacks ground truth on some frames: it cannot be scored locally")
-            jobs.append(SequenceJob(sequence.name, [sequence.mask_paths[i] for i in range(len(sequence))],
-                                    [args.pred_root / sequence.name / f"{sequence.frame_name(i)}.png"
-                                     for i in range(len(sequence))], gt_binary=dataset.gt_binary))
+        jobs = [sequence_job(sequence, args.pred_root / sequence.name, dataset.gt_binary) for sequence in dataset]
         start = time.perf_counter()
         result = score_jobs(jobs, workers=args.workers)
         seconds = time.perf_counter() - start
-    except (FileNotFoundError, ValueError) as error:
+        metrics = result.global_metrics()
+    except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     write_global_csv(result, args.out / "global_results.csv")
     write_per_sequence_csv(result, args.out / "per_sequence_results.csv")
-    metrics = result.global_metrics()
     print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    print(f"{len(result.objects)} objects of {len(jobs)} sequences scored in {seconds:.1f} s; "
+    print(f"{len(result.objects)} objects of {len(jobs) - len(result.unscored)} sequences scored in {seconds:.1f} s; "
           f"wrote {args.out / 'global_results.csv'} and {args.out / 'per_sequence_results.csv'}")
+    if result.unscored:
+        print("INCOMPLETE: not scored: " + "; ".join(f"{n}: {why}" for n, why in result.unscored.items()),
+              file=sys.stderr)
+        return 1
     return 0
 
 

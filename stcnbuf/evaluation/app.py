@@ -7,7 +7,7 @@ import logging
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import psutil
 import torch
@@ -18,13 +18,15 @@ from tqdm import tqdm
 from stcnbuf.build import build_network, build_segmenter, resolve_device
 from stcnbuf.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.data.base import VOSDataset
+from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
 from stcnbuf.evaluation.predict import SequencePrediction
-from stcnbuf.evaluation.run_directory import RunDirectory, SequenceRecord
-from stcnbuf.evaluation.scoring import (SequenceJob, score_jobs, write_global_csv, write_per_sequence_csv)
+from stcnbuf.evaluation.run_directory import RunDirectory, SequenceRecord, sequence_inputs
+from stcnbuf.evaluation.scoring import score_jobs, sequence_job, write_global_csv, write_per_sequence_csv
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
+from stcnbuf.runs.hydra_files import record_hydra_config
 
 log = logging.getLogger(__name__)
 METRIC_KEYS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -47,7 +49,8 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
     metrics = evaluate_dataset(instantiate(cfg.data), Path(cfg.output_dir), settings["model"], settings["memory"],
                                settings["inference"], device=cfg.device, overwrite=cfg.get("overwrite", False),
                                score=cfg.get("score", True), workers=cfg.get("workers"),
-                               data_config=settings["data"], config=OmegaConf.to_container(cfg, resolve=True))
+                               data_config=settings["data"], config=OmegaConf.to_container(cfg, resolve=True),
+                               on_claimed=lambda root: record_hydra_config(root, cfg))
     _log_to_loggers(cfg, metrics)
     return metrics
 
@@ -55,7 +58,8 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
 def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any], memory: Dict[str, Any],
                      inference: Dict[str, Any], device: str = "cpu", overwrite: bool = False, score: bool = True,
                      workers: Optional[int] = None, data_config: Optional[Dict[str, Any]] = None,
-                     config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                     config: Optional[Dict[str, Any]] = None,
+                     on_claimed: Optional[Callable[[Path], None]] = None) -> Dict[str, Any]:
     """Segment every sequence of ``dataset`` into ``output_dir``, score them, write ``metrics.json``.
 
     Args:
@@ -69,6 +73,7 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
         workers: scoring processes (default: all cores).
         data_config: what describes the dataset in the run's fingerprint (default: its name and root).
         config: the whole configuration, recorded in ``metrics.json``.
+        on_claimed: called with ``output_dir`` once the folder is this run's (not for a refused run).
     """
     device = resolve_device(device)
     checkpoint = str(model["checkpoint"])
@@ -77,19 +82,23 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
                   "memory": memory, "inference": inference, "device": str(device),
                   "checkpoint_sha256": file_sha256(checkpoint)}
     run = RunDirectory(Path(output_dir), run_config, overwrite=overwrite)
+    if on_claimed is not None:
+        on_claimed(run.root)
     segmenter = build_segmenter(net, memory, inference, device)
 
     records: List[SequenceRecord] = []
     failures: Dict[str, str] = {}
     for number, name in enumerate(dataset.names, 1):
-        record = run.finished(name)
-        if record is not None:
-            log.info("[%d/%d] %s: finished earlier with this configuration, kept", number, len(dataset), name)
-            records.append(record)
-            continue
+        label = f"[{number}/{len(dataset)}] {name}"
         try:
-            records.append(_segment(dataset, name, segmenter, inference, run, device,
-                                    f"[{number}/{len(dataset)}] {name}"))
+            sequence = dataset.sequence(name)
+            inputs = sequence_inputs(sequence)
+            record = run.finished(name, inputs)
+            if record is not None:
+                log.info("%s: finished earlier with this configuration, kept", label)
+            else:
+                record = _segment(sequence, segmenter, inference, dataset.shorter_side, run, device, label, inputs)
+            records.append(record)
         except Exception as error:  # one broken sequence must not lose the others
             failures[name] = f"{type(error).__name__}: {error}"
             log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
@@ -112,12 +121,14 @@ def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None)
     return metrics["J&F-Mean"]
 
 
-def _segment(dataset: VOSDataset, name: str, segmenter: OnlineSegmenter, inference: Dict[str, Any],
-             run: RunDirectory, device: torch.device, label: str) -> SequenceRecord:
-    sequence = dataset.sequence(name)
+def _segment(sequence: VideoSequence, segmenter: OnlineSegmenter, inference: Dict[str, Any],
+             shorter_side: Optional[int], run: RunDirectory, device: torch.device, label: str,
+             inputs: Dict[str, Any]) -> SequenceRecord:
+    name = sequence.name
+    run.discard(name)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    prediction = SequencePrediction(sequence, segmenter, inference, dataset.shorter_side)
+    prediction = SequencePrediction(sequence, segmenter, inference, shorter_side)
     process, peak_rss = psutil.Process(), 0
     for index, labels in tqdm(prediction, desc=label, unit="frame", leave=False):
         peak_rss = max(peak_rss, process.memory_info().rss)
@@ -127,7 +138,7 @@ def _segment(dataset: VOSDataset, name: str, segmenter: OnlineSegmenter, inferen
     record = SequenceRecord(name, stats.segmented, stats.seconds, len(segmenter.object_ids),
                             _peak_memory_mb(device, peak_rss), [sequence.frame_name(i) for i in sequence.outputs],
                             stats.burn_in)
-    run.mark_finished(record)
+    run.mark_finished(record, inputs)
     log.info("%s: %d frames (%d burn-in), %d objects, %.2f fps", label, stats.segmented, stats.burn_in,
              record.objects, stats.fps or 0.0)
     return record
@@ -140,31 +151,41 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
     metrics: Dict[str, Any] = {key: None for key in METRIC_KEYS}
     metrics.update({
         "dataset": dataset.name, "sequences": len(records), "failed_sequences": failures,
-        "complete": not failures, "frames": frames, "burn_in_frames": sum(r.burn_in_frames for r in records),
+        "frames": frames, "burn_in_frames": sum(r.burn_in_frames for r in records),
         "seconds": seconds,
         "fps": frames / seconds if seconds else None,
         "peak_memory_mb": max((r.peak_memory_mb for r in records), default=None),
         "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     })
     if dataset.scorable and score and records:
-        jobs = []
-        for record in records:
-            sequence = dataset.sequence(record.name)
-            jobs.append(SequenceJob(record.name, [sequence.mask_paths[i] for i in range(len(sequence))],
-                                    [run.prediction_path(record.name, sequence.frame_name(i))
-                                     for i in range(len(sequence))], gt_binary=dataset.gt_binary))
-        try:
-            result = score_jobs(jobs, workers=workers)
-        except (OSError, ValueError) as error:  # the predictions stay; metrics.json says why there is no score
-            log.error("scoring failed: %s", error)
-            metrics.update(scoring_error=str(error), complete=False)
-        else:
-            metrics.update(result.global_metrics())
-            write_per_sequence_csv(result, run.root / "per_sequence.csv")
-            write_global_csv(result, run.root / "global_results.csv")
+        metrics.update(_score(dataset, run, records, workers))
+    metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))
     if isinstance(dataset, YouTubeVOSDataset) and not failures:
         metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
     return metrics
+
+
+def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord],
+           workers: Optional[int]) -> Dict[str, Any]:
+    """J&F over the sequences that can be scored, the reasons of those that cannot, and the CSV files."""
+    jobs, unscored = [], {}
+    for record in records:
+        try:
+            jobs.append(sequence_job(dataset.sequence(record.name), run.predictions / record.name, dataset.gt_binary))
+        except (OSError, ValueError) as error:
+            unscored[record.name] = str(error)
+    try:
+        result = score_jobs(jobs, workers=workers)
+        unscored.update(result.unscored)
+        scores = result.global_metrics()
+    except (OSError, ValueError, RuntimeError) as error:  # the predictions stay; metrics.json says why
+        log.error("scoring failed: %s", error)
+        return {"scoring_error": str(error), "unscored_sequences": unscored}
+    for name, reason in unscored.items():
+        log.error("%s is not scored: %s", name, reason)
+    write_per_sequence_csv(result, run.root / "per_sequence.csv")
+    write_global_csv(result, run.root / "global_results.csv")
+    return {**scores, "scored_sequences": len(jobs) - len(result.unscored), "unscored_sequences": unscored}
 
 
 def _log_to_loggers(cfg: DictConfig, metrics: Dict[str, Any]) -> None:
@@ -176,18 +197,36 @@ def _log_to_loggers(cfg: DictConfig, metrics: Dict[str, Any]) -> None:
         logger.finalize("success")
 
 
+def incomplete_reasons(metrics: Dict[str, Any]) -> List[str]:
+    """Why ``metrics`` do not cover the whole dataset (empty when they do)."""
+    reasons = []
+    if metrics["failed_sequences"]:
+        failed = metrics["failed_sequences"]
+        reasons.append(f"{len(failed)} of {len(failed) + metrics['sequences']} sequences failed "
+                       f"({', '.join(list(failed)[:5])}; see the log; rerun to retry them)")
+    if metrics.get("unscored_sequences"):
+        unscored = metrics["unscored_sequences"]
+        reasons.append(f"{len(unscored)} sequence(s) could not be scored: "
+                       + "; ".join(f"{name}: {why}" for name, why in list(unscored.items())[:3]))
+    if metrics.get("scoring_error"):
+        reasons.append(f"scoring failed: {metrics['scoring_error']}")
+    return reasons
+
+
 def _print_summary(metrics: Dict[str, Any], root: Path) -> None:
     lines = []
     if metrics["J&F-Mean"] is not None:
+        scored = metrics.get("scored_sequences", metrics["sequences"])
         lines.append(f"J&F {100 * metrics['J&F-Mean']:.2f}  (J {100 * metrics['J-Mean']:.2f}, "
-                     f"F {100 * metrics['F-Mean']:.2f}) on {metrics['sequences']} sequences of {metrics['dataset']}")
+                     f"F {100 * metrics['F-Mean']:.2f}) on {scored} sequences of {metrics['dataset']}")
     if metrics["fps"]:
         burn_in = f" ({metrics['burn_in_frames']} of them burn-in)" if metrics["burn_in_frames"] else ""
         lines.append(f"{metrics['fps']:.2f} fps over {metrics['frames']} segmented frames{burn_in}, peak memory "
                      f"{metrics['peak_memory_mb']:.0f} MiB")
-    if metrics["failed_sequences"]:
-        lines.append(f"FAILED: {', '.join(metrics['failed_sequences'])} (see the log; rerun to retry them)")
     if metrics.get("submission"):
         lines.append(f"submission archive: {metrics['submission']}")
     lines.append(f"results: {root}/metrics.json, predictions in {root}/predictions")
+    reasons = incomplete_reasons(metrics)
+    if reasons:
+        lines.append("INCOMPLETE: " + "; ".join(reasons))
     print("\n".join(lines))

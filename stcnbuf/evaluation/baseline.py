@@ -8,7 +8,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from stcnbuf.data.base import VOSDataset
-from stcnbuf.evaluation.scoring import SequenceJob, score_jobs
+from stcnbuf.evaluation.scoring import score_jobs, sequence_job
 from stcnbuf.io.masks import write_label_png
 
 
@@ -19,9 +19,8 @@ def copy_first_mask(dataset: VOSDataset, out_dir: Path, workers: Optional[int] =
         sequence = dataset.sequence(name)
         first = sequence.annotations()[0]
         labels = np.where(np.isin(first.labels, first.object_ids), first.labels, 0).astype(np.uint8)
-        paths = [Path(out_dir) / name / f"{sequence.frame_name(i)}.png" for i in range(len(sequence))]
-        for path in paths:
+        job = sequence_job(sequence, Path(out_dir) / name, dataset.gt_binary)
+        for path in job.pred_paths:
             write_label_png(path, labels)
-        jobs.append(SequenceJob(name, [sequence.mask_paths[i] for i in range(len(sequence))], paths,
-                                gt_binary=dataset.gt_binary))
+        jobs.append(job)
     return score_jobs(jobs, workers=workers, progress=False).global_metrics()

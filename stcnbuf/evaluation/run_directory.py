@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.io.atomic import atomic_write_text, remove_leftovers
+from stcnbuf.data.sequence import VideoSequence
+from stcnbuf.runs.inputs import content_digests, file_stamps
 from stcnbuf.runs.record import claim_folder, fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def sequence_inputs(sequence: VideoSequence) -> Dict[str, Any]:
+    """What a sequence's predictions are made from: its frame files (names, sizes, times) and the contents of
+    its input masks."""
+    return {"frames": file_stamps(sequence.frame_paths), "masks": content_digests(sequence.input_mask_paths)}
 
 
 @dataclass
@@ -29,7 +40,8 @@ class RunDirectory:
     """``output_dir`` with ``run.json`` (configuration + fingerprint), ``predictions/<seq>/`` and
     ``sequences/<seq>.json`` markers written once a sequence is complete.
 
-    A rerun with the same configuration resumes: sequences with a marker and all their files are kept.
+    A rerun with the same configuration resumes: sequences with a marker, all their files and unchanged
+    inputs (:func:`sequence_inputs`) are kept; a sequence whose frames or input masks changed is segmented again.
     A rerun with another configuration is refused (its differences are listed) unless ``overwrite``.
     """
 
@@ -44,23 +56,38 @@ class RunDirectory:
                             fix="use a new output_dir, or overwrite=true to discard them"):
             for folder in (self.predictions, self.markers):
                 shutil.rmtree(folder, ignore_errors=True)
+        for folder in (self.root, self.markers):
+            remove_leftovers(folder)
 
-    def finished(self, name: str) -> Optional[SequenceRecord]:
-        """The record of a complete sequence of this configuration, or ``None``."""
+    def finished(self, name: str, inputs: Dict[str, Any]) -> Optional[SequenceRecord]:
+        """The record of a sequence completed with this configuration from these ``inputs``, or ``None``."""
         marker = self.markers / f"{name}.json"
         if not marker.is_file():
             return None
-        data = json.loads(marker.read_text())
+        try:
+            data = json.loads(marker.read_text())
+        except ValueError:
+            log.warning("%s is unreadable: segmenting %s again", marker, name)
+            return None
         if data.get("fingerprint") != self.fingerprint:
+            return None
+        if data.get("inputs") != json.loads(json.dumps(inputs)):
+            log.info("%s: its frames or input masks changed since it was segmented: segmenting it again", name)
             return None
         record = SequenceRecord(**data["record"])
         if not all((self.predictions / name / f"{stem}.png").is_file() for stem in record.outputs):
             return None
         return record
 
+    def discard(self, name: str) -> None:
+        """Remove whatever an earlier, unfinished or stale run left of sequence ``name``."""
+        shutil.rmtree(self.predictions / name, ignore_errors=True)  # with the temporary files of a killed run
+        (self.markers / f"{name}.json").unlink(missing_ok=True)
+
     def prediction_path(self, name: str, stem: str) -> Path:
         return self.predictions / name / f"{stem}.png"
 
-    def mark_finished(self, record: SequenceRecord) -> None:
+    def mark_finished(self, record: SequenceRecord, inputs: Dict[str, Any]) -> None:
+        """Record that ``record.name`` is complete, made from ``inputs``."""
         atomic_write_text(self.markers / f"{record.name}.json",
-                          json.dumps({"fingerprint": self.fingerprint, "record": asdict(record)}))
+                          json.dumps({"fingerprint": self.fingerprint, "inputs": inputs, "record": asdict(record)}))

@@ -13,6 +13,7 @@ import io
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.evaluation.metrics import boundary_f, jaccard, statistics
 from stcnbuf.io import atomic_write_text, read_label_png
 
@@ -51,14 +53,16 @@ class ObjectScore:
 
 @dataclass
 class EvaluationResult:
-    """The scores of all objects of all sequences, in job order."""
+    """The scores of all objects of the scored sequences, in job order, and why the others were not scored."""
 
     objects: list[ObjectScore]
+    unscored: dict[str, str] = field(default_factory=dict)  #: sequence -> the reason it could not be scored
 
     def global_metrics(self) -> dict[str, float]:
         """Object-weighted means, keyed by ``GLOBAL_COLUMNS``; J&F-Mean is the mean of J-Mean and F-Mean."""
         if not self.objects:
-            raise ValueError("no object was scored")
+            reasons = "; ".join(f"{name}: {why}" for name, why in list(self.unscored.items())[:5])
+            raise ValueError(f"no object was scored{' (' + reasons + ')' if reasons else ''}")
         means = {key: float(np.mean([getattr(o, attr) for o in self.objects])) for key, attr in _ATTRIBUTES.items()}
         return {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2, **means}
 
@@ -75,6 +79,20 @@ class SequenceJob:
     gt_paths: list[Path]
     pred_paths: list[Path]
     gt_binary: bool = False
+
+
+def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool = False) -> SequenceJob:
+    """The job scoring ``prediction_dir/<frame>.png`` against ``sequence``'s ground truth, which must cover every
+    frame (a ``ValueError`` names the frames without it)."""
+    missing = [i for i in range(len(sequence)) if i not in sequence.mask_paths]
+    if missing:
+        folder = sequence.mask_paths[min(sequence.mask_paths)].parent
+        names = ", ".join(f"{sequence.frame_name(i)}.png" for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ValueError(f"no ground truth for {len(missing)} of {len(sequence)} frames in {folder} ({names}): "
+                         "every frame needs its mask to be scored")
+    return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in range(len(sequence))],
+                       [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in range(len(sequence))],
+                       gt_binary=gt_binary)
 
 
 def _scored_frames(name: str, num_frames: int) -> slice:
@@ -133,36 +151,50 @@ def _score_job(job: SequenceJob) -> list[ObjectScore]:
     return _score_frames(job.name, _num_objects(first), gt, pred)
 
 
+def _score_or_reason(job: SequenceJob) -> list[ObjectScore] | str:
+    """The job's scores, or why it cannot be scored (a missing or unreadable file, a size mismatch, too few
+    frames, an id above the object count): one such sequence does not cancel the others."""
+    try:
+        return _score_job(job)
+    except (OSError, ValueError) as error:
+        return str(error)
+
+
 def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bool = True) -> EvaluationResult:
     """Score sequences in ``workers`` processes (default: one per CPU; 1 runs here), with a progress bar.
 
-    The first error (a missing or unreadable file, a size mismatch, an id above the object count) cancels
-    the remaining sequences and is raised.
+    A sequence that cannot be scored is left out with its reason (:attr:`EvaluationResult.unscored`); a worker
+    process that dies (killed, out of memory) raises a ``RuntimeError`` saying so.
     """
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     with tqdm(total=len(jobs), desc="J&F", unit="seq", disable=not progress) as bar:
         if workers == 1 or len(jobs) <= 1:
-            scores = []
+            outcomes = []
             for job in jobs:
-                scores.append(_score_job(job))
+                outcomes.append(_score_or_reason(job))
                 bar.update()
         else:
             # Fresh (spawned) workers: forking a process whose thread pools (PyTorch, OpenCV) are running can
             # deadlock the children. One OpenCV thread per worker: the processes already use the cores.
             with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
                                      initializer=cv2.setNumThreads, initargs=(1,)) as pool:
-                futures = [pool.submit(_score_job, job) for job in jobs]
+                futures = [pool.submit(_score_or_reason, job) for job in jobs]
                 try:
                     for future in as_completed(futures):
                         future.result()
                         bar.update()
+                except BrokenProcessPool as error:
+                    raise RuntimeError(f"a scoring worker process died (killed, or out of memory?) while scoring "
+                                       f"{len(jobs)} sequences in {workers} processes: rerun with fewer workers "
+                                       "(eval.py workers=1)") from error
                 except BaseException:
                     pool.shutdown(cancel_futures=True)
                     raise
-                scores = [future.result() for future in futures]
-    return EvaluationResult([obj for sequence in scores for obj in sequence])
+                outcomes = [future.result() for future in futures]
+    unscored = {job.name: outcome for job, outcome in zip(jobs, outcomes) if isinstance(outcome, str)}
+    return EvaluationResult([obj for outcome in outcomes if not isinstance(outcome, str) for obj in outcome], unscored)
 
 
 def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: list[list]) -> Path:

@@ -33,6 +33,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     return path
 
 
+def remove_leftovers(folder: str | os.PathLike) -> int:
+    """Delete the temporary files that :func:`atomic_write` calls killed mid-write left in ``folder`` (not its
+    subfolders); returns how many. Call it only where no other process is writing."""
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence, Tuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -39,6 +40,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             return np.array(image.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
+
+
+def require_size(path: str | os.PathLike, size: Tuple[int, int], allowed: Sequence[Tuple[int, int]]) -> None:
+    """Refuse a mask ``path`` of ``size`` (``H, W``) that is none of the ``allowed`` sizes (the video's first;
+    none: any size), before anything of that size is allocated."""
+    if allowed and tuple(size) not in {tuple(a) for a in allowed}:
+        height, width = allowed[0]
+        raise ValueError(f"{path} is {size[1]}×{size[0]} but the video is {width}×{height} (width×height): give the "
+                         "mask at the video's size")
+
+
+def image_size(path: str | os.PathLike) -> Tuple[int, int]:
+    """``(H, W)`` of an image from its header (nothing decoded)."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"mask not found: {path}") from error
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read mask {path}: {error}") from error
 
 
 def read_label_png(path: str | os.PathLike) -> np.ndarray:

@@ -28,12 +28,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from rlemasklib import RLEMask
 
 from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.io.masks import require_size
 
 FORMAT = "stcnbuf-rle"
 VERSION = 1
@@ -361,12 +362,14 @@ def is_rle_file(path: str | os.PathLike) -> bool:
     return isinstance(first, dict) and "format" in first
 
 
-def read_mask_json(path: str | os.PathLike, frame: int | None = None) -> np.ndarray:
+def read_mask_json(path: str | os.PathLike, frame: int | None = None,
+                   allowed_sizes: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """An initial label map from a JSON mask file.
 
     Accepted: a stcnbuf-rle file (frame ``frame``, default the first one present); a JSON object
     ``{"<id>": {"size": [h, w], "counts": ...}, ...}``; a list ``[{"id": k, "segmentation": {...}}, ...]``;
-    or a single COCO RLE ``{"size", "counts"}`` (object id 1). Overlaps: later objects win.
+    or a single COCO RLE ``{"size", "counts"}`` (object id 1). Overlaps: later objects win. A size that is none
+    of ``allowed_sizes`` (``H, W``; none given: any) is refused before the label map is decoded.
     """
     path = Path(path)
     if not path.is_file():
@@ -379,6 +382,7 @@ def read_mask_json(path: str | os.PathLike, frame: int | None = None) -> np.ndar
         if frame not in rle.frames:
             raise ValueError(f"{path}: frame {frame} is not in the file ({len(rle.frames)} frames present, "
                              f"from {min(rle.frames)} to {max(rle.frames)})")
+        require_size(path, (rle.height, rle.width), allowed_sizes)
         return rle.label_map(frame)
     if frame is not None:
         raise ValueError(f"{path}: frame={frame} given, but this is a single-mask JSON file, not a {FORMAT} file")
@@ -393,7 +397,9 @@ def read_mask_json(path: str | os.PathLike, frame: int | None = None) -> np.ndar
     shapes = {m.shape for m in masks.values()}
     if len(shapes) != 1:
         raise ValueError(f"{path}: masks have different sizes {sorted(shapes)}" if shapes else f"{path}: no masks")
-    return label_map_from_masks(masks, shapes.pop())
+    size = shapes.pop()
+    require_size(path, size, allowed_sizes)
+    return label_map_from_masks(masks, size)
 
 
 def _masks_from_json(data: Any) -> dict[int, RLEMask]:

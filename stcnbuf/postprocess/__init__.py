@@ -21,8 +21,9 @@ def postprocess(rle: RLEFile, *, close_radius: int = 0, keep_largest: bool = Fal
     """A copy of ``rle`` with every mask cleaned by :func:`clean_mask`, then :func:`temporal_intersection`.
 
     The box clip of frame ``t`` uses the same object's cleaned mask of frame ``t-1`` (none for the first
-    frame or after a missing frame). The settings are appended to ``extra["postprocess"]`` (a list, one entry
-    per run).
+    frame or after a missing frame). The frames of ``extra["given_frames"]`` (the masks given as input, recorded
+    by the segment app) are kept as they are. The settings are appended to ``extra["postprocess"]`` (a list, one
+    entry per run).
     """
     settings = {"close_radius": close_radius, "keep_largest": keep_largest, "fill_holes_area": fill_holes_area,
                 "box_margin": box_margin, "temporal_window": temporal_window}
@@ -36,6 +37,9 @@ def postprocess(rle: RLEFile, *, close_radius: int = 0, keep_largest: bool = Fal
                  for i, m in objects.items()}
         cleaned[t] = {i: m for i, m in masks.items() if m.any()}
     frames = temporal_intersection(cleaned, temporal_window) if temporal_window else cleaned
+    for t in rle.extra.get("given_frames", []):
+        if t in rle.frames:
+            frames[t] = dict(rle.frames[t])
     extra = {**rle.extra, "postprocess": [*rle.extra.get("postprocess", []), settings]}
     return dataclasses.replace(rle, frames=frames, extra=extra)
 

@@ -14,7 +14,11 @@ class MadeFrom:
         self.path = Path(path)
 
     def read(self) -> str | None:
-        return self.path.read_text() if self.path.is_file() else None
+        """The recorded source; ``None`` when there is no marker or an unreadable one (its output is redone)."""
+        try:
+            return self.path.read_text(encoding="utf-8") if self.path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def matches(self, source: str) -> bool:
         return self.read() == source

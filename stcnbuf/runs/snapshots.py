@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from stcnbuf.checkpoint import read_weights_file
 from stcnbuf.io.atomic import atomic_write
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,17 +32,19 @@ class SnapshotFile:
         self.path, self.fingerprint, self.every = Path(path), fingerprint, int(every)
 
     def load(self) -> Optional[Snapshot]:
-        """The snapshot of this run, or ``None`` (no file, or one of another configuration)."""
+        """The snapshot of this run, or ``None``: no file, one of another configuration, or a damaged one (a
+        warning names it; the run then starts from the beginning, which gives the same results)."""
         if not self.path.is_file():
             return None
         try:
-            data = torch.load(self.path, map_location="cpu", weights_only=True)
+            data = read_weights_file(self.path, "snapshot")
+            if data.get("fingerprint") != self.fingerprint:
+                return None
+            return Snapshot(int(data["position"]), data["state"])
         except Exception as error:  # torch raises several types for damaged files
-            raise ValueError(f"cannot read the snapshot {self.path} ({error}): delete it to start the run over") \
-                from error
-        if data.get("fingerprint") != self.fingerprint:
+            log.warning("cannot read the snapshot %s (%s: %s): starting from the beginning", self.path,
+                        type(error).__name__, error)
             return None
-        return Snapshot(int(data["position"]), data["state"])
 
     def due(self, position: int) -> bool:
         """Whether a snapshot is taken after the visit at ``position``."""

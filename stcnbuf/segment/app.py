@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -16,34 +16,46 @@ from stcnbuf.build import build_network, build_plan, build_segmenter, frame_cach
 from stcnbuf.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.data.video import VideoSource
 from stcnbuf.inference.runner import RunStats, run_plan, written_labels
+from stcnbuf.io.atomic import remove_leftovers
 from stcnbuf.io.masks import write_label_png
+from stcnbuf.labels import VOID_LABEL
 from stcnbuf.io.rle import RLEWriter, partial_path, read_rle_file
 from stcnbuf.postprocess import postprocess_file
 from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder, fingerprint
-from stcnbuf.segment.initial import given_masks_at_original_size, initial_annotations, object_ids
+from stcnbuf.runs.hydra_files import record_hydra_config
+from stcnbuf.runs.inputs import content_digests, file_stamps
+from stcnbuf.segment.initial import given_masks_at_original_size, initial_annotations, initial_mask_files, object_ids
 from stcnbuf.segment.render import render_overlay
 
 log = logging.getLogger(__name__)
 
 
-def _run_config(cfg: DictConfig, checkpoint: str) -> Dict[str, Any]:
-    """What determines the masks: the video, reader, initial masks, model, memory, inference."""
-    video = Path(cfg.video).expanduser()
+def _run_config(cfg: DictConfig, source: VideoSource, checkpoint: str) -> Dict[str, Any]:
+    """What determines the masks: the video and its files, reader, initial masks (their contents), model,
+    memory, inference."""
     config = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("reader", "init", "memory", "inference")}
-    config.update(video=str(video.resolve()), video_size=video.stat().st_size if video.is_file() else None,
-                  checkpoint_sha256=file_sha256(checkpoint), device=str(cfg.device))
+    init_files = [Path(m).expanduser() for m in initial_mask_files(cfg.init)]
+    for path in init_files:
+        if not path.is_file():
+            raise FileNotFoundError(f"init.mask: {path} not found (give the initial mask file of the video)")
+    config.update(video=str(source.path.resolve()), checkpoint_sha256=file_sha256(checkpoint), device=str(cfg.device),
+                  inputs={"video": file_stamps(source.files if source.is_folder else [source.path]),
+                          "init_masks": content_digests(init_files)})
     return config
 
 
 def _claim_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> None:
     """Record ``config`` in ``out/segment.json``; results of another configuration are refused when resuming,
-    and whatever a run cannot continue from (another configuration, or ``resume=false``) is removed first."""
+    and whatever a run cannot continue from (another configuration, or ``resume=false``) is removed first, as
+    are temporary files of a killed run."""
     out.mkdir(parents=True, exist_ok=True)
     same = claim_folder(out / "segment.json", config, keep=resume,
                         fix="use another output_dir, or resume=false to start over")
     if not (same and resume):
         for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt"):
             stale.unlink(missing_ok=True)
+    for folder in (out, out / "masks"):
+        remove_leftovers(folder)
 
 
 def segment_video(cfg: DictConfig) -> Dict[str, Any]:
@@ -59,8 +71,9 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
     reader = cfg.reader
     source = VideoSource(cfg.video, reader.shorter_side, reader.constant_fps, reader.start, reader.stop, reader.step)
     out = Path(cfg.output_dir)
-    config = _run_config(cfg, checkpoint)
+    config = _run_config(cfg, source, checkpoint)
     _claim_output_dir(out, config, cfg.resume)
+    record_hydra_config(out, cfg)
     stamp = fingerprint(config)
     rle_path = out / "masks.rle.jsonl"
     result: Dict[str, Any] = {"frames": len(source), "masks": str(rle_path)}
@@ -73,6 +86,7 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
         result["clean_masks"] = str(shown)
     rle, digest = read_rle_file(shown), file_sha256(shown)
     if cfg.outputs.png:
+        _check_png_ids(rle.object_ids)
         result["png"] = str(_write_pngs(rle, source, out / "masks", digest, live=shown == rle_path))
     if cfg.outputs.overlay:
         overlay = out / "overlay.mp4"
@@ -105,6 +119,8 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     """Run the plan of ``cfg.inference`` over the video, writing each output frame once into the RLE file (and
     PNGs); snapshots every ``cfg.snapshot_every`` visits let an interrupted run continue where it was."""
     annotations = initial_annotations(cfg.init, source, device)
+    if cfg.outputs.png:
+        _check_png_ids(object_ids(annotations))
     given = given_masks_at_original_size(cfg.init, annotations, source)
     segmenter = build_segmenter(build_network(cfg.model), cfg.memory, cfg.inference, device)
     plan = build_plan(cfg.inference, segmenter, len(source), sorted(annotations))
@@ -114,7 +130,7 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     png_dir = out / "masks" if cfg.outputs.png else None
     stats, began = RunStats(), time.perf_counter()
     with RLEWriter(rle_path, size[0], size[1], len(source), object_ids(annotations), fps=source.fps,
-                   source=str(source.path), resume=cfg.resume) as masks:
+                   source=str(source.path), extra={"given_frames": sorted(annotations)}, resume=cfg.resume) as masks:
         start = _resume_position(snapshots if cfg.resume else None, segmenter, plan, masks.done)
 
         def write(index: int, labels: np.ndarray) -> None:
@@ -138,6 +154,15 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     return {"segmented_frames": stats.segmented, "burn_in_frames": stats.burn_in,
             "seconds": round(stats.seconds, 2), "wall_seconds": round(time.perf_counter() - began, 2),
             "fps": round(stats.fps or 0.0, 2)}
+
+
+def _check_png_ids(ids: List[int]) -> None:
+    """PNG label maps hold ids 1..254 (255 is void): refuse others before anything is segmented."""
+    above = [i for i in ids if i >= VOID_LABEL]
+    if above:
+        raise ValueError(f"object id(s) {above} cannot be written as PNG label maps (ids 1..{VOID_LABEL - 1}; "
+                         f"{VOID_LABEL} is void): set outputs.png=false (masks.rle.jsonl keeps every id) or renumber "
+                         "the objects of the initial mask")
 
 
 def _resume_position(snapshots: SnapshotFile | None, segmenter, plan, written: set) -> int:

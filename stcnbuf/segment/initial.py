@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from omegaconf import DictConfig
 
 from stcnbuf.data.frames import resize_labels
 from stcnbuf.data.video import VideoSource
-from stcnbuf.io.masks import read_label_png
+from stcnbuf.io.masks import image_size, read_label_png, require_size
 from stcnbuf.io.rle import is_rle_file, read_mask_json
-from stcnbuf.labels import Annotation, object_ids_in
+from stcnbuf.labels import Annotation, object_ids_in, void_hint
 
 log = logging.getLogger(__name__)
 
@@ -32,40 +32,37 @@ def initial_frames(init: DictConfig, num_frames: int) -> List[int]:
     return [int(f) for f in frames]
 
 
-def _mask_paths(init: DictConfig) -> List[str]:
+def initial_mask_files(init: DictConfig) -> List[str]:
+    """The mask files ``init.mask`` names (none for the other methods)."""
+    if init.get("method") != "mask":
+        return []
     return [str(init.mask)] if isinstance(init.mask, str) else [str(m) for m in init.mask]
 
 
-def read_mask_file(path: str, frame: int | None = None) -> np.ndarray:
+def read_mask_file(path: str, frame: int | None = None, allowed_sizes: Sequence[Tuple[int, int]] = ()) -> np.ndarray:
     """A label map from a PNG (palette: ids; binary 0/255 or 0/1: object 1) or an RLE JSON file (``frame``:
-    which frame of a multi-frame RLE file such as a ``masks.rle.jsonl``; a single-mask JSON has one)."""
+    which frame of a multi-frame RLE file such as a ``masks.rle.jsonl``; a single-mask JSON has one). A mask of
+    none of ``allowed_sizes`` (``H, W``; none given: any) is refused before it is decoded."""
     if str(path).lower().endswith(".json") or str(path).lower().endswith(".jsonl"):
-        return read_mask_json(path, frame if is_rle_file(path) else None)
+        return read_mask_json(path, frame if is_rle_file(path) else None, allowed_sizes)
+    require_size(path, image_size(path), allowed_sizes)
     labels = read_label_png(path)
     if set(np.unique(labels).tolist()) <= {0, 255}:  # a binary mask saved as 0/255
         labels = (labels > 0).astype(np.uint8)
     return labels
 
 
-def to_working_size(labels: np.ndarray, source: VideoSource, where: str) -> np.ndarray:
-    """Resize a label map given at the video's original (or working) size to the working size."""
-    size = tuple(labels.shape[:2])
-    if size not in (tuple(source.original_size), tuple(source.working_size)):
-        raise ValueError(f"{where} is {size[1]}×{size[0]} but the video is {source.original_size[1]}×"
-                         f"{source.original_size[0]} (width×height): give the mask at the video's size")
-    return resize_labels(labels, source.working_size)
-
-
 def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) -> Annotations:
-    masks = _mask_paths(init)
+    masks = initial_mask_files(init)
     if len(masks) != len(frames):
         raise ValueError(f"init.mask gives {len(masks)} mask(s) for {len(frames)} initial frame(s) {list(frames)}")
     annotations: Annotations = {}
     for frame, path in sorted(zip(frames, masks)):
-        labels = to_working_size(read_mask_file(path, frame), source, path)
+        sizes = (tuple(source.original_size), tuple(source.working_size))
+        labels = resize_labels(read_mask_file(path, frame, sizes), source.working_size)
         ids = object_ids_in(labels)
         if not ids:
-            raise ValueError(f"the initial mask {path} is empty")
+            raise ValueError(f"the initial mask {path} is empty{void_hint(labels)}")
         annotations[frame] = Annotation(frame, labels, ids)
     return annotations
 
@@ -77,11 +74,17 @@ def _from_proposals(init: DictConfig, frame_index: int, source: VideoSource, dev
     proposals = propose(load_maskrcnn(init.weights, device), frame, device)
     classes = list(init.classes) if init.get("classes") else None
     proposals = filter_proposals(proposals, classes, init.score_threshold, init.get("max_objects"))
+    passed = f"{len(proposals)} proposal(s) passed init.classes={classes} and init.score_threshold={init.score_threshold}"
     if init.method == "click":
         from stcnbuf.init.selection import selection_from_clicks
 
         if init.get("clicks"):
             chosen = selection_from_clicks(proposals, [tuple(c) for c in init.clicks], init.mask_threshold)
+            if len(proposals) and not chosen:
+                raise ValueError(f"no object to track on frame {frame_index}: {passed}, but the clicks "
+                                 f"init.clicks={[list(c) for c in init.clicks]} select none of them (a click on a "
+                                 "selected object unselects it; clicks are (x, y) pixels of the frame at the working "
+                                 f"size {source.working_size[1]}×{source.working_size[0]})")
         else:
             from stcnbuf.init.click import select_by_clicking
 
@@ -90,8 +93,7 @@ def _from_proposals(init: DictConfig, frame_index: int, source: VideoSource, dev
     labels, ids = proposals_to_label_map(proposals, init.mask_threshold, init.cleanup, init.get("min_area", 0),
                                          sort_by_score=init.method != "click")
     if not ids:
-        raise ValueError(f"no object to track on frame {frame_index}: {len(proposals)} proposal(s) passed "
-                         f"init.classes={classes} and init.score_threshold={init.score_threshold}")
+        raise ValueError(f"no object to track on frame {frame_index}: {passed}")
     log.info("frame %d: %d object(s) from %s", frame_index, len(ids), init.method)
     return {frame_index: Annotation(frame_index, labels, ids)}
 
@@ -100,10 +102,10 @@ def given_masks_at_original_size(init: DictConfig, annotations: Annotations, sou
     """The initial masks at the video's original size, to be written as given on their frames: mask files
     given at that size are used as they are; others are resized (nearest)."""
     size = tuple(source.original_size)
-    paths = dict(zip(initial_frames(init, len(source)), _mask_paths(init))) if init.method == "mask" else {}
+    paths = dict(zip(initial_frames(init, len(source)), initial_mask_files(init)))
     given: Annotations = {}
     for frame, annotation in sorted(annotations.items()):
-        labels = read_mask_file(paths[frame], frame) if paths else annotation.labels
+        labels = read_mask_file(paths[frame], frame) if paths else annotation.labels  # sizes checked on reading
         if labels.shape[:2] != size:
             labels = resize_labels(annotation.labels, size)
         given[frame] = Annotation(frame, labels, annotation.object_ids)
