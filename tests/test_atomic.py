@@ -39,7 +39,11 @@ def test_temporary_files_of_a_killed_write_are_removed_by_the_next_run(tmp_path)
         done = subprocess.run([sys.executable, "-c", killed, str(target)], capture_output=True)
         assert done.returncode == -9
         assert [p.name.endswith(".tmp") for p in target.parent.iterdir()] == [True]
+    import socket
+
+    writing = tmp_path / f".per_sequence.csv.{socket.gethostname()}-{os.getpid()}.abcd.csv.tmp"  # a live writer's
+    writing.write_text("in progress")
     run = RunDirectory(tmp_path, {"a": 1})
-    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["run.json"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted([writing.name, "run.json"])
     run.discard("seq")  # the sequence is segmented again from the start
     assert not (tmp_path / "predictions" / "seq").exists()

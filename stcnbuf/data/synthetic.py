@@ -44,6 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.io import atomic_write_text, write_label_png
+from stcnbuf.io.atomic import process_running
 
 log = logging.getLogger(__name__)
 
@@ -638,19 +639,9 @@ def _remove_abandoned(data_dir: Path, name: str) -> None:
     host = socket.gethostname()
     for folder in data_dir.glob(f".{name}.partial-{host}-*"):
         pid = folder.name[len(f".{name}.partial-{host}-"):].split("-")[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_running(int(pid)):
             log.info("removing %s, left by an interrupted generation", folder)
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -19,7 +20,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     ``path``. The file gets the permissions of a plainly created one (``0666`` less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix + ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=path.suffix + ".tmp")
     os.close(fd)
     try:
         write(tmp)
@@ -33,11 +34,33 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     return path
 
 
+def _writer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the temporary file ``name`` was left by a process of this host that no longer runs."""
+    marker = f".{socket.gethostname()}-"
+    pid = name.rsplit(marker, 1)[1].split(".", 1)[0] if marker in name else ""
+    return pid.isdigit() and not process_running(int(pid))
+
+
 def remove_leftovers(folder: str | os.PathLike) -> int:
-    """Delete the temporary files that :func:`atomic_write` calls killed mid-write left in ``folder`` (not its
-    subfolders); returns how many. Call it only where no other process is writing."""
+    """Delete the temporary files that :func:`atomic_write` calls of killed processes left in ``folder`` (not its
+    subfolders); returns how many. Those of running processes, or of other hosts sharing the folder, stay."""
     folder = Path(folder)
-    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] if folder.is_dir() else []
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file() and _writer_gone(p.name)] if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
