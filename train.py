@@ -3,23 +3,8 @@
 import os
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from stcnbuf.runs.hydra_files import register_resolvers
-
-os.environ.setdefault("STCNBUF_ROOT", str(Path(__file__).resolve().parent))
-register_resolvers()
-
-
-@hydra.main(version_base="1.3", config_path="configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    from stcnbuf.training.app import train
-
-    result = train(cfg)
-    evaluation = result.get("evaluation")
-    return evaluation["model"]["J&F-Mean"] if evaluation else result.get("val/J&F")
-
+from stcnbuf.cli import train
 
 if __name__ == "__main__":
-    main()
+    os.environ.setdefault("STCNBUF_ROOT", str(Path(__file__).resolve().parent))  # data/, logs/, weights/ here
+    train()

@@ -1,3 +1,8 @@
 """stcnbuf: STCN video object segmentation with a bounded, buffered memory."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("stcnbuf")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0.3.0"

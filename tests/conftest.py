@@ -57,16 +57,19 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
-def compose(config_name: str, overrides: list):
+def compose(config_name: str, overrides: list, return_hydra_config: bool = False):
     """A config composed with Hydra's compose API, as the entry points would see it."""
     import os
 
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from stcnbuf.runs.hydra_files import register_resolvers
+
     os.environ.setdefault("STCNBUF_ROOT", str(REPO))
+    register_resolvers()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=overrides)
+        return hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 @pytest.fixture(scope="session")

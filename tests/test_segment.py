@@ -267,7 +267,7 @@ def test_memory_stays_flat_on_a_video_three_times_as_long(tmp_path, tiny_checkpo
         mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
         script = (
             "import resource, sys; sys.argv = sys.argv[:1] + sys.argv[2:]\n"
-            "from stcnbuf.segment.__main__ import main\n"
+            "from stcnbuf.cli import segment as main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
         done = subprocess.run([sys.executable, "-c", script, "x", f"video={folder}", f"model.checkpoint={tiny_checkpoint}",

@@ -119,6 +119,8 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--warm-up", type=int, default=10, help="frames left out of the fps figure")
     parser.add_argument("--window", type=int, default=10, help="frames averaged for the per-frame time")
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument("--shared-data", type=Path, default=Path("../shared/data"),
+                        help="the real test data for the evaluator run (davis2016/, davis2017-osvos/)")
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.height, args.width, args.model = [10, 20], 96, 160, "stcn_small"
@@ -192,7 +194,7 @@ def run_precision(args: argparse.Namespace) -> str:
 def run_evaluator(args: argparse.Namespace) -> str:
     from stcnbuf.bench.evaluator import evaluator_speed, shared_jobs
 
-    data = Path(__file__).resolve().parents[3] / "shared" / "data"
+    data = args.shared_data
     if not (data / "davis2016").is_dir() or not (data / "davis2017-osvos").is_dir():
         message = f"evaluator benchmark skipped: real data not found under {data}"
         print(message, file=sys.stderr)
@@ -237,7 +239,8 @@ def run_fps(args: argparse.Namespace) -> str:
                 rows.append([objects, precision, compile_mode, f"{fps:.1f}", f"{result['device_peak_mb']:.0f}"])
     title = (f"FPS at {args.width}×{args.height}, {args.model}, mem_every {args.mem_every}, top-k {args.top_k}, "
              f"{args.fps_frames} frames ({args.warm_up} warm-up) on {device_name}")
-    _write(args, "fps", {"device": device_name, "config": vars(args) | {"out": str(args.out)}, "runs": results})
+    _write(args, "fps", {"device": device_name, "config": json.loads(json.dumps(vars(args), default=str)),
+                         "runs": results})
     table = title + "\n\n" + markdown_table(["objects", "precision", "compile", "FPS", "peak device MiB"], rows)
     print(table)
     return table

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -40,7 +39,6 @@ from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.model import STCN
 
-REPO = Path(__file__).resolve().parents[2]
 DISTINCT_FRAMES = 50
 
 
@@ -97,7 +95,7 @@ def random_weights(path: Path, seed: int = 0) -> Path:
 
 def _start(command: Sequence[str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as output:  # a file, not a pipe: progress bars would fill a pipe and block the run
-        return subprocess.Popen(list(command), cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(list(command), cwd=log.parent, stdout=output, stderr=subprocess.STDOUT)
 
 
 def _failed(command: Sequence[str], code: int, log: Path) -> RuntimeError:
@@ -172,7 +170,7 @@ def _targets(rng: np.random.Generator, total: int, kills: int) -> List[int]:
 def soak_segment(work: Path, checkpoint: Path, frames: int, kills: int, rng: np.random.Generator) -> Dict[str, object]:
     """The segment part (see the module docstring)."""
     mask = write_video_folder(work / "video", frames)
-    common = [sys.executable, "-m", "stcnbuf.segment", f"video={work / 'video' / 'frames'}", f"init.mask={mask}",
+    common = [sys.executable, "-m", "stcnbuf.cli", "segment", f"video={work / 'video' / 'frames'}", f"init.mask={mask}",
               f"model.checkpoint={checkpoint}", "memory=buffer", "memory.capacity=4", "inference=online",
               "reader.shorter_side=null", "outputs.overlay=false", f"snapshot_every={max(frames // 50, 5)}",
               f"paths.log_dir={work / 'logs'}", "device=cpu"]
@@ -188,7 +186,7 @@ def soak_segment(work: Path, checkpoint: Path, frames: int, kills: int, rng: np.
 def soak_eval(work: Path, checkpoint: Path, sequences: int, kills: int, rng: np.random.Generator) -> Dict[str, object]:
     """The eval part (see the module docstring)."""
     root = write_dataset(work / "dataset", sequences)
-    common = [sys.executable, str(REPO / "eval.py"), "data=folder", f"data.root={root}", "data.annotation_use=first",
+    common = [sys.executable, "-m", "stcnbuf.cli", "eval", "data=folder", f"data.root={root}", "data.annotation_use=first",
               f"model.checkpoint={checkpoint}", "memory=buffer", "memory.capacity=4", "inference=online",
               "logger=none", "workers=1", f"paths.log_dir={work / 'logs'}", "device=cpu"]
     straight, resumed = work / "eval_straight", work / "eval_resumed"
@@ -229,5 +227,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("STCNBUF_ROOT", str(REPO))
     sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
+from importlib import resources
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,12 +54,12 @@ class StreamResult:
     device_peak_mb: float = 0.0
 
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = resources.files("stcnbuf.configs")
 
 
 def model_architecture(name: str) -> dict:
     """STCN arguments of ``configs/model/<name>.yaml``."""
-    net = OmegaConf.to_container(OmegaConf.load(CONFIGS / "model" / f"{name}.yaml").net)
+    net = OmegaConf.to_container(OmegaConf.create((CONFIGS / "model" / f"{name}.yaml").read_text()).net)
     return {k: v for k, v in net.items() if k != "_target_"}
 
 
