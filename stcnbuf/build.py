@@ -29,6 +29,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device=mps requested but MPS (Apple silicon, macOS 12.3+) is not available; use "
+                           "device=cpu")
     return device
 
 

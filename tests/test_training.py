@@ -144,6 +144,31 @@ def test_clip_batches_continue_from_the_training_position():
     assert [[k.index for k in batch] for batch in second] == [[1, 3], [5, 7]]
     with pytest.raises(ValueError, match="no full batch"):
         ClipBatchSampler(3, 4)
+    repeated = ClipBatchSampler(4, 2, batches_done=lambda: done[0], total_batches=10, repeat=True)  # debug=overfit
+    assert list(repeated) == [[ClipKey(0, 0, 0.0), ClipKey(0, 1, 0.0)], [ClipKey(0, 2, 0.0), ClipKey(0, 3, 0.0)]]
+
+
+TINY_SYNTHETIC = [f"{prefix}.{key}={value}" for prefix in ("clips.synthetic.source.dataset", "val_data")
+                  for key, value in (("height", 48), ("width", 64), ("train_sequences", 2), ("train_frames", 6),
+                                     ("val_sequences", 1), ("val_frames", 5), ("long_sequences", 1),
+                                     ("long_frames", 5))]
+
+
+@pytest.mark.parametrize("preset", ["default", "fdr", "limit", "overfit", "profiler"])
+def test_debug_presets_run(tmp_path_factory, preset):
+    data = tmp_path_factory.getbasetemp() / "debug_data"  # generated once for all presets
+    out = tmp_path_factory.mktemp(f"debug_{preset}")
+    cfg = compose("train", [f"debug={preset}", f"output_dir={out}", f"paths.data_dir={data}",
+                            f"paths.log_dir={out / 'logs'}", "logger=none", "datamodule.batch_size=2",
+                            "datamodule.samples_per_epoch=8", "datamodule.spec.augment.crop_size=[48,48]",
+                            "trainer.max_steps=4", "trainer.val_check_interval=2", *TINY_SYNTHETIC])
+    assert cfg.task_name == "debug" and cfg.trainer.detect_anomaly and cfg.datamodule.num_workers == 0
+    if preset == "limit":
+        cfg.logger = compose("train", ["logger=tensorboard", f"output_dir={out}"]).logger
+    result = train(cfg)
+    assert result["steps"] == (1 if preset == "fdr" else 4)
+    if preset == "limit":
+        assert list((out / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_loader_workers_draw_the_curriculum_gap_of_each_step(synthetic_root):

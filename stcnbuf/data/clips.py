@@ -151,25 +151,28 @@ class ClipBatchSampler(Sampler[List[ClipKey]]):
     of the epoch that ``batches_done()`` (the trainer's restored step on a resume) falls in, so a run resumed
     mid-epoch trains the clips an uninterrupted run would. Process ``rank`` takes every ``world_size``-th clip
     (every process gets the same number of batches). ``progress`` is the batch number over ``total_batches``
-    (0 without a total).
+    (0 without a total). With ``repeat``, every epoch holds epoch 0's clips at progress 0 (overfitting a few
+    clips to check that training can fit them).
     """
 
     def __init__(self, num_samples: int, batch_size: int, rank: int = 0, world_size: int = 1,
-                 batches_done: Callable[[], int] = lambda: 0, total_batches: Optional[int] = None) -> None:
+                 batches_done: Callable[[], int] = lambda: 0, total_batches: Optional[int] = None,
+                 repeat: bool = False) -> None:
         self.num_samples, self.batch_size = int(num_samples), int(batch_size)
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_batches = self.num_samples // self.world_size // self.batch_size
         if self.num_batches == 0:
             raise ValueError(f"{num_samples} clips per epoch make no full batch of {batch_size} on each of "
                              f"{world_size} process(es): raise datamodule.samples_per_epoch")
-        self.batches_done, self.total_batches = batches_done, total_batches
+        self.batches_done, self.total_batches, self.repeat = batches_done, total_batches, bool(repeat)
 
     def __len__(self) -> int:
         return self.num_batches
 
     def layout(self) -> Dict[str, int]:
         """What decides which clips training batch ``n`` holds (besides the seed)."""
-        return {"samples_per_epoch": self.num_samples, "batch_size": self.batch_size, "processes": self.world_size}
+        return {"samples_per_epoch": self.num_samples, "batch_size": self.batch_size, "processes": self.world_size,
+                "repeat": int(self.repeat)}
 
     def __iter__(self) -> Iterator[List[ClipKey]]:
         epoch, first = divmod(int(self.batches_done()), self.num_batches)
@@ -177,9 +180,9 @@ class ClipBatchSampler(Sampler[List[ClipKey]]):
 
     def _batch(self, epoch: int, batch: int) -> List[ClipKey]:
         step = epoch * self.num_batches + batch
-        progress = step / self.total_batches if self.total_batches else 0.0
+        progress = step / self.total_batches if self.total_batches and not self.repeat else 0.0
         positions = range(batch * self.batch_size, (batch + 1) * self.batch_size)
-        return [ClipKey(epoch, self.rank + p * self.world_size, progress) for p in positions]
+        return [ClipKey(0 if self.repeat else epoch, self.rank + p * self.world_size, progress) for p in positions]
 
 
 class ClipDataset(Dataset):

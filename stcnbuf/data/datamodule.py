@@ -49,15 +49,16 @@ class ClipDataModule(L.LightningDataModule):
         seed: seed of every clip.
         val_dataset: held-out sequences (every frame annotated) for validation J&F.
         val_sequences: use only the first n of them.
+        repeat_clips: every epoch trains epoch 0's clips (``debug=overfit``).
     """
 
     def __init__(self, sources: Dict[str, WeightedSource], batch_size: int = 4, num_workers: int = 2,
                  samples_per_epoch: int = 1000, spec: Optional[ClipSpec] = None,
                  curriculum: Optional[Curriculum] = None, seed: int = 0, val_dataset: Optional[VOSDataset] = None,
-                 val_sequences: Optional[int] = None) -> None:
+                 val_sequences: Optional[int] = None, repeat_clips: bool = False) -> None:
         super().__init__()
         self.train_set = ClipDataset(sources, samples_per_epoch, spec or ClipSpec(), curriculum or Curriculum(), seed)
-        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.batch_size, self.num_workers, self.repeat_clips = int(batch_size), int(num_workers), bool(repeat_clips)
         self.val_dataset = val_dataset
         self.val_names = list(val_dataset.names[:val_sequences] if val_sequences else val_dataset.names) \
             if val_dataset is not None else []
@@ -81,7 +82,7 @@ class ClipDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()
         sampler = ClipBatchSampler(len(self.train_set), self.batch_size, rank, world, self._batches_done,
-                                   self._total_batches())
+                                   self._total_batches(), repeat=self.repeat_clips)
         return ClipLoader(self.train_set, batch_sampler=sampler, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
