@@ -115,6 +115,22 @@ def test_a_sequence_without_all_its_ground_truth_is_named_and_the_others_scored(
     assert rows and all(row.startswith("val_000_") for row in rows)
 
 
+def test_two_shards_into_one_folder_give_the_results_of_one_run(tmp_path, data_dir, tiny_checkpoint):
+    args = ["inference=online", "data.val_sequences=3"]
+    whole = run_eval(tmp_path / "whole", data_dir, tiny_checkpoint, *args)
+    shards = [run_eval(tmp_path, data_dir, tiny_checkpoint, *args, f"shard={i}/2") for i in range(2)]
+    assert [s["sequences"] for s in shards] == [2, 1] and not (tmp_path / "out" / "metrics.json").exists()
+    assert (tmp_path / "out" / "shards" / "1-of-2" / "metrics.json").is_file()
+    pngs = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "predictions").rglob("*.png")}
+    merged = run_eval(tmp_path, data_dir, tiny_checkpoint, *args)  # the same command without shard: scores all
+    assert merged["sequences"] == 3 and all(p.stat().st_mtime_ns == t for p, t in pngs.items())  # none redone
+    for table in ("per_sequence.csv", "global_results.csv"):
+        assert (tmp_path / "out" / table).read_bytes() == (tmp_path / "whole" / "out" / table).read_bytes()
+    assert merged["J&F-Mean"] == whole["J&F-Mean"]
+    with pytest.raises(ValueError, match=r"shard='2/2': give I/N with 0 <= I < N"):
+        run_eval(tmp_path, data_dir, tiny_checkpoint, *args, "shard=2/2")
+
+
 def test_offline_from_the_middle_frame(tmp_path, data_dir, tiny_checkpoint):
     metrics = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=offline", "inference.init_frame=middle",
                        "inference.order=random", "inference.burn_in_passes=2", "memory=fifo", "memory.capacity=2")
@@ -224,3 +240,17 @@ def test_offline_eval_holds_at_most_its_frame_budget(tmp_path, tiny_checkpoint):
         assert len(list((tmp_path / f"out{length}" / "predictions" / "clip").glob("*.png"))) == length
         peaks[length] = int(done.stdout.split("PEAK")[-1])
     assert peaks[400] <= 1.1 * peaks[100], peaks  # KiB; holding all 400 frames would add ~140 MiB
+
+
+@pytest.mark.slow
+def test_a_two_job_sweep_through_submitits_local_executor(tmp_path, data_dir, tiny_checkpoint):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[cluster]'")
+    done = _run(["eval.py", "-m", "hydra/launcher=local", "memory.capacity=2,4", f"model.checkpoint={tiny_checkpoint}",
+                 f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path / 'logs'}", "logger=none", "workers=1",
+                 *TINY_DATA], REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = next((tmp_path / "logs" / "eval" / "multiruns").iterdir())
+    assert list(sweep.glob(".submitit/*/*_result.pkl"))  # the jobs ran as submitit jobs
+    rows = (sweep / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("run,memory.capacity,") and [r.split(",")[1] for r in rows[1:]] == ["2", "4"]
+    assert all((sweep / job / ".hydra" / "overrides.yaml").is_file() for job in ("0", "1"))

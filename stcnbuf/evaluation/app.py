@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import traceback
 from pathlib import Path
@@ -50,7 +51,8 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
                                settings["inference"], device=cfg.device, overwrite=cfg.get("overwrite", False),
                                score=cfg.get("score", True), workers=cfg.get("workers"),
                                data_config=settings["data"], config=OmegaConf.to_container(cfg, resolve=True),
-                               on_claimed=lambda root: record_hydra_config(root, cfg))
+                               on_claimed=lambda root: record_hydra_config(result_folder(root, cfg.get("shard")), cfg),
+                               shard=cfg.get("shard"))
     _log_to_loggers(cfg, metrics)
     return metrics
 
@@ -59,7 +61,8 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
                      inference: Dict[str, Any], device: str = "cpu", overwrite: bool = False, score: bool = True,
                      workers: Optional[int] = None, data_config: Optional[Dict[str, Any]] = None,
                      config: Optional[Dict[str, Any]] = None,
-                     on_claimed: Optional[Callable[[Path], None]] = None) -> Dict[str, Any]:
+                     on_claimed: Optional[Callable[[Path], None]] = None,
+                     shard: Optional[str] = None) -> Dict[str, Any]:
     """Segment every sequence of ``dataset`` into ``output_dir``, score them, write ``metrics.json``.
 
     Args:
@@ -74,8 +77,11 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
         data_config: what describes the dataset in the run's fingerprint (default: its name and root).
         config: the whole configuration, recorded in ``metrics.json``.
         on_claimed: called with ``output_dir`` once the folder is this run's (not for a refused run).
+        shard: ``"I/N"``: only the sequences of :func:`shard_of`, their metrics into ``shards/I-of-N/`` (jobs of
+            the other shards share the folder; a run without a shard then scores them all).
     """
     device = resolve_device(device)
+    names = shard_of(dataset.names, shard)
     checkpoint = str(model["checkpoint"])
     net = build_network(model)
     run_config = {"data": data_config or {"name": dataset.name, "root": str(dataset.root)}, "model": model,
@@ -88,8 +94,8 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
 
     records: List[SequenceRecord] = []
     failures: Dict[str, str] = {}
-    for number, name in enumerate(dataset.names, 1):
-        label = f"[{number}/{len(dataset)}] {name}"
+    for number, name in enumerate(names, 1):
+        label = f"[{number}/{len(names)}] {name}"
         try:
             sequence = dataset.sequence(name)
             inputs = sequence_inputs(sequence)
@@ -103,13 +109,29 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
             failures[name] = f"{type(error).__name__}: {error}"
             log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
 
-    metrics = _summarise(dataset, run, records, failures, score, workers)
-    metrics["checkpoint"] = checkpoint
-    metrics["checkpoint_sha256"] = run_config["checkpoint_sha256"]
-    metrics["config"] = config if config is not None else run_config
-    atomic_write_text(run.root / "metrics.json", json.dumps(metrics, indent=1, default=str))
-    _print_summary(metrics, run.root)
+    metrics = _summarise(dataset, run, records, failures, score, workers, tables=shard is None)
+    metrics.update(checkpoint=checkpoint, checkpoint_sha256=run_config["checkpoint_sha256"], shard=shard,
+                   config=config if config is not None else run_config)
+    target = result_folder(run.root, shard) / "metrics.json"
+    atomic_write_text(target, json.dumps(metrics, indent=1, default=str))
+    _print_summary(metrics, run.root, target)
     return metrics
+
+
+def result_folder(root: Path, shard: Optional[str]) -> Path:
+    """Where a run's ``metrics.json`` and ``.hydra/`` go: ``root``, or ``root/shards/I-of-N`` for a shard."""
+    return Path(root) if shard is None else Path(root) / "shards" / str(shard).replace("/", "-of-")
+
+
+def shard_of(names: List[str], shard: Optional[str]) -> List[str]:
+    """The sequences of shard ``"I/N"`` (``0 <= I < N``): every N-th of ``names`` from the I-th; all of them
+    without a shard. The N shards split the names without overlap."""
+    if shard is None:
+        return list(names)
+    match = re.fullmatch(r"(\d+)/(\d+)", str(shard))
+    if not match or not int(match[1]) < int(match[2]):
+        raise ValueError(f"shard={shard!r}: give I/N with 0 <= I < N (e.g. shard=0/4 ... shard=3/4)")
+    return list(names)[int(match[1])::int(match[2])]
 
 
 def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None) -> Optional[float]:
@@ -145,7 +167,7 @@ def _segment(sequence: VideoSequence, segmenter: OnlineSegmenter, inference: Dic
 
 
 def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord], failures: Dict[str, str],
-               score: bool, workers: Optional[int]) -> Dict[str, Any]:
+               score: bool, workers: Optional[int], tables: bool = True) -> Dict[str, Any]:
     frames = sum(r.frames for r in records)
     seconds = sum(r.seconds for r in records)
     metrics: Dict[str, Any] = {key: None for key in METRIC_KEYS}
@@ -158,16 +180,17 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
         "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     })
     if dataset.scorable and score and records:
-        metrics.update(_score(dataset, run, records, workers))
+        metrics.update(_score(dataset, run, records, workers, tables))
     metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))
-    if isinstance(dataset, YouTubeVOSDataset) and not failures:
+    if isinstance(dataset, YouTubeVOSDataset) and not failures and tables:
         metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
     return metrics
 
 
-def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord],
-           workers: Optional[int]) -> Dict[str, Any]:
-    """J&F over the sequences that can be scored, the reasons of those that cannot, and the CSV files."""
+def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord], workers: Optional[int],
+           tables: bool = True) -> Dict[str, Any]:
+    """J&F over the sequences that can be scored, the reasons of those that cannot, and (``tables``) the CSV
+    files."""
     jobs, unscored = [], {}
     for record in records:
         try:
@@ -183,8 +206,9 @@ def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord]
         return {"scoring_error": str(error), "unscored_sequences": unscored}
     for name, reason in unscored.items():
         log.error("%s is not scored: %s", name, reason)
-    write_per_sequence_csv(result, run.root / "per_sequence.csv")
-    write_global_csv(result, run.root / "global_results.csv")
+    if tables:
+        write_per_sequence_csv(result, run.root / "per_sequence.csv")
+        write_global_csv(result, run.root / "global_results.csv")
     return {**scores, "scored_sequences": len(jobs) - len(result.unscored), "unscored_sequences": unscored}
 
 
@@ -213,7 +237,7 @@ def incomplete_reasons(metrics: Dict[str, Any]) -> List[str]:
     return reasons
 
 
-def _print_summary(metrics: Dict[str, Any], root: Path) -> None:
+def _print_summary(metrics: Dict[str, Any], root: Path, written: Path) -> None:
     lines = []
     if metrics["J&F-Mean"] is not None:
         scored = metrics.get("scored_sequences", metrics["sequences"])
@@ -225,7 +249,9 @@ def _print_summary(metrics: Dict[str, Any], root: Path) -> None:
                      f"{metrics['peak_memory_mb']:.0f} MiB")
     if metrics.get("submission"):
         lines.append(f"submission archive: {metrics['submission']}")
-    lines.append(f"results: {root}/metrics.json, predictions in {root}/predictions")
+    lines.append(f"results: {written}, predictions in {root}/predictions")
+    if metrics.get("shard"):
+        lines.append(f"shard {metrics['shard']} of the sequences; the same command without shard= scores them all")
     reasons = incomplete_reasons(metrics)
     if reasons:
         lines.append("INCOMPLETE: " + "; ".join(reasons))
