@@ -14,8 +14,8 @@ from tests.conftest import CONFIGS, compose
 #: entry point -> the config groups it composes (``group`` or ``group@package``)
 GROUPS = {
     "train": ["model", "clips", "data@val_data", "memory@val_memory", "inference@val_inference", "trainer",
-              "callbacks", "logger", "experiment"],
-    "eval": ["data", "model", "memory", "inference", "logger", "experiment", "sweep"],
+              "callbacks", "logger", "experiment", "debug"],
+    "eval": ["data", "model", "memory", "inference", "logger", "experiment", "sweep", "hydra/launcher"],
     "segment": ["model", "memory", "inference", "init"],
 }
 EVAL_EXPERIMENTS = "reproduce_"  #: experiments named so are eval.py's, the others train.py's
@@ -24,7 +24,7 @@ EVAL_EXPERIMENTS = "reproduce_"  #: experiments named so are eval.py's, the othe
 def _presets() -> Iterator[Tuple[str, str, str]]:
     for entry, groups in GROUPS.items():
         for group in groups:
-            folder = group.split("@")[0]
+            folder = group.split("@")[0]  # hydra/launcher: our presets beside the plugin's own
             for preset in sorted(p.stem for p in (CONFIGS / folder).glob("*.yaml")):
                 if folder == "experiment" and (entry == "eval") != preset.startswith(EVAL_EXPERIMENTS):
                     continue
@@ -54,7 +54,7 @@ def test_every_preset_composes_and_its_targets_take_their_keys(entry, group, pre
     if group == "sweep" and preset == "optuna" and not _installed("hydra_plugins.hydra_optuna_sweeper"):
         pytest.skip("the Optuna sweeper plugin is not installed (pip install -e '.[sweep]')")
     overrides = [f"{group}={preset}", f"output_dir={tmp_path}"] + (["video=clip.mp4"] if entry == "segment" else [])
-    cfg = compose(entry, overrides, return_hydra_config=group == "sweep")
+    cfg = compose(entry, overrides, return_hydra_config=group in ("sweep", "hydra/launcher"))
     job = cfg.copy()
     with open_dict(job):
         job.pop("hydra", None)
