@@ -43,10 +43,16 @@ def evaluate(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="segment")
 def segment(cfg: DictConfig) -> None:
-    """Segment a video (``configs/segment.yaml``)."""
+    """Segment a video, or many (``video=`` a folder of videos, a glob, a ``.txt`` list; ``configs/segment.yaml``);
+    exits 1 when one of many failed."""
     from stcnbuf.segment.app import segment_video
+    from stcnbuf.segment.batch import segment_videos, video_list
 
-    segment_video(cfg)
+    videos = video_list(str(cfg.video))
+    if videos is None:
+        segment_video(cfg)
+    elif not segment_videos(cfg, videos, segment_video)["complete"]:
+        sys.exit(1)
 
 
 APPS = {"train": train, "eval": evaluate, "segment": segment}

@@ -348,3 +348,39 @@ def test_postprocessing_in_the_app_and_outputs_of_other_settings_are_redone(tmp_
     assert Path(cleaned["overlay"]).stat().st_mtime_ns > overlay_time
     back = run_segment(tmp_path, video, tiny_checkpoint, *args)  # clean-up off again: raw masks again
     assert np.array_equal(read_label_png(png), read_rle_file(back["masks"]).label_map(3))
+
+
+def test_many_videos_in_one_command_resume_per_video(tmp_path, tiny_checkpoint):
+    from stcnbuf.segment.batch import segment_videos, video_list
+
+    clip = require_shared("videos", "blackswan.mp4")
+    mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+    videos, masks = tmp_path / "videos", tmp_path / "masks"
+    videos.mkdir()
+    masks.mkdir()
+    for name in ("a", "b"):
+        (videos / f"{name}.mp4").symlink_to(clip)
+    (masks / "a.png").symlink_to(mask)
+    (tmp_path / "list.txt").write_text("# two clips\nvideos/b.mp4\nvideos/a.mp4\n")
+    assert video_list(str(videos)) == [videos / "a.mp4", videos / "b.mp4"]
+    assert video_list(str(videos / "*.mp4")) == [videos / "a.mp4", videos / "b.mp4"]
+    assert video_list(str(tmp_path / "list.txt")) == [tmp_path / "videos" / "b.mp4", tmp_path / "videos" / "a.mp4"]
+    assert video_list(str(clip)) is None  # one video
+
+    def run(*overrides):
+        cfg = compose("segment", [f"video={videos}", f"model.checkpoint={tiny_checkpoint}", f"init.mask={masks}",
+                                  f"output_dir={tmp_path / 'out'}", "init.frame=0", "reader.shorter_side=64",
+                                  "reader.stop=4", "outputs.overlay=false", *overrides])
+        return segment_videos(cfg, video_list(str(videos)), segment_video)
+
+    first = run()
+    assert list(first["results"]) == ["a"] and "put " + str(masks / "b.png") in first["failed"]["b"]
+    assert not first["complete"] and json.loads((tmp_path / "out" / "videos.json").read_text())["failed"]
+    done = tmp_path / "out" / "a" / "masks.rle.jsonl"
+    stamp = done.stat().st_mtime_ns
+    (masks / "b.png").symlink_to(mask)
+    assert run("shard=1/2")["videos"] == 1  # b only
+    second = run()
+    assert second["complete"] and done.stat().st_mtime_ns == stamp  # a was complete: kept
+    assert read_rle_file(tmp_path / "out" / "b" / "masks.rle.jsonl").num_frames == 4
+    assert (tmp_path / "out" / "shards" / "1-of-2" / "videos.json").is_file()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +27,7 @@ from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.runs.hydra_files import record_hydra_config
+from stcnbuf.runs.shards import result_folder, shard_of
 
 log = logging.getLogger(__name__)
 METRIC_KEYS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -116,22 +116,6 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
     atomic_write_text(target, json.dumps(metrics, indent=1, default=str))
     _print_summary(metrics, run.root, target)
     return metrics
-
-
-def result_folder(root: Path, shard: Optional[str]) -> Path:
-    """Where a run's ``metrics.json`` and ``.hydra/`` go: ``root``, or ``root/shards/I-of-N`` for a shard."""
-    return Path(root) if shard is None else Path(root) / "shards" / str(shard).replace("/", "-of-")
-
-
-def shard_of(names: List[str], shard: Optional[str]) -> List[str]:
-    """The sequences of shard ``"I/N"`` (``0 <= I < N``): every N-th of ``names`` from the I-th; all of them
-    without a shard. The N shards split the names without overlap."""
-    if shard is None:
-        return list(names)
-    match = re.fullmatch(r"(\d+)/(\d+)", str(shard))
-    if not match or not int(match[1]) < int(match[2]):
-        raise ValueError(f"shard={shard!r}: give I/N with 0 <= I < N (e.g. shard=0/4 ... shard=3/4)")
-    return list(names)[int(match[1])::int(match[2])]
 
 
 def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None) -> Optional[float]:
