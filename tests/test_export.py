@@ -73,3 +73,37 @@ def test_a_masks_file_that_does_not_fit_the_video_is_refused(run, capsys):
     assert main(["rgba", str(root / "masks.rle.jsonl"), str(root / "rgba"), "--video", str(root / "video")]) == 2
     assert "has 5 frames, the video" in capsys.readouterr().err
     assert read_rle_file(root / "masks.rle.jsonl").num_frames == 5
+
+
+@pytest.mark.slow
+def test_onnx_networks_match_pytorch_and_segment_a_video(tmp_path, tiny_checkpoint):
+    pytest.importorskip("onnxruntime", reason="pip install -e '.[onnx]'")
+    import torch
+
+    from stcnbuf.build import build_network
+    from stcnbuf.export.onnx import OnnxNetwork
+    from stcnbuf.inference import OnlineSegmenter
+    from stcnbuf.memory import MemoryBank
+    from tests.conftest import moving_squares
+
+    assert main(["onnx", str(tiny_checkpoint), str(tmp_path / "onnx"), "--height", "64", "--width", "96"]) == 0
+    net, onnx = build_network({"checkpoint": str(tiny_checkpoint), "net": {}}).eval(), OnnxNetwork(tmp_path / "onnx")
+    frames = torch.randn(1, 3, 96, 128)  # another size than the example's
+    with torch.no_grad():
+        keys = net.encode_key(frames)
+        assert max(float((a - b).abs().max()) for a, b in zip(keys, onnx.encode_key(frames))) < 1e-4
+        for objects in (1, 3):
+            masks = torch.rand(1, objects, 96, 128)
+            assert float((net.encode_value(frames, keys[2], masks) -
+                          onnx.encode_value(frames, keys[2], masks)).abs().max()) < 1e-4
+            readout = torch.randn(1, objects, net.value_dim, 6, 8)
+            assert float((net.decode(readout, keys[1], keys[3], keys[4]) -
+                          onnx.decode(readout, keys[1], keys[3], keys[4])).abs().max()) < 1e-4
+    video, labels = moving_squares(num_frames=8)
+    runs = [OnlineSegmenter(model, MemoryBank("random_pixel", capacity=4, temp_size=1, seed=0), mem_every=2,
+                            channels_last=False) for model in (net, onnx)]
+    predictions = [[segmenter.start(video[0], labels[0])] + [segmenter.step(f) for f in video[1:]] for segmenter in runs]
+    for torch_step, onnx_step in zip(*predictions):
+        assert float((torch_step.probs - onnx_step.probs).abs().max()) < 1e-4
+    with pytest.raises(FileNotFoundError, match="lacks encode_key.onnx"):
+        OnnxNetwork(tmp_path)

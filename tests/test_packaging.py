@@ -7,6 +7,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_a_wheel_installed_outside_the_repository_segments_and_evaluates(tmp_pat
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist",
           source], tmp_path)
     wheel = next((tmp_path / "dist").glob("stcnbuf-*.whl"))
+    shipped = {n[len("stcnbuf/configs/"):] for n in zipfile.ZipFile(wheel).namelist() if n.startswith("stcnbuf/configs/")}
+    assert {str(p.relative_to(REPO / "configs")) for p in (REPO / "configs").rglob("*.yaml")} <= shipped
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path)
     purelib = Path(subprocess.check_output([venv / "bin" / "python", "-c",

@@ -1,4 +1,5 @@
-"""``python -m stcnbuf.export FORMAT MASKS.rle.jsonl OUT [--video VIDEO]``: the masks in another layout.
+"""``python -m stcnbuf.export FORMAT MASKS.rle.jsonl OUT [--video VIDEO]``: the masks in another layout;
+``python -m stcnbuf.export onnx CHECKPOINT FOLDER [--height H --width W]``: the networks as ONNX files.
 
 Formats: ``davis`` (palette PNGs, one label map per frame), ``sav`` (binary PNGs ``<object:03d>/<frame>.png``),
 ``youtube-vis`` (a results JSON with an RLE per object and frame), ``rgba`` (per object, the frames as RGBA
@@ -23,21 +24,26 @@ from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.rle import read_rle_file
 from stcnbuf.segment.view import reader_options
 
-FORMATS = ("davis", "sav", "youtube-vis", "rgba", "matte")
+FORMATS = ("davis", "sav", "youtube-vis", "rgba", "matte", "onnx")
 NEEDS_VIDEO = ("rgba",)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stcnbuf.export", description=__doc__.split("\n")[0])
     parser.add_argument("format", choices=FORMATS)
-    parser.add_argument("masks", type=Path, help="masks.rle.jsonl (of the segment app, or any stcnbuf-rle file)")
+    parser.add_argument("masks", type=Path, help="masks.rle.jsonl (of the segment app, or any stcnbuf-rle file); "
+                                                 "onnx: the checkpoint")
     parser.add_argument("out", type=Path, help="output folder (youtube-vis: the JSON file)")
+    parser.add_argument("--height", type=int, default=480, help="onnx: example frame height (a multiple of 16)")
+    parser.add_argument("--width", type=int, default=864, help="onnx: example frame width (a multiple of 16)")
     parser.add_argument("--video", type=Path, default=None,
                         help="the video or frame folder of the masks: frame names (folders) and the frames for rgba; "
                              "its frame selection is read from segment.json beside MASKS")
     parser.add_argument("--video-id", type=int, default=1, help="youtube-vis: the video's id in the dataset")
     parser.add_argument("--category-id", type=int, default=1, help="youtube-vis: the objects' category")
     args = parser.parse_args(argv)
+    if args.format == "onnx":
+        return _export_networks(args.masks, args.out, args.height, args.width)
     try:
         rle = read_rle_file(args.masks)
         if args.format in NEEDS_VIDEO and args.video is None:
@@ -64,6 +70,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{args.masks}: {rle.num_frames} frames, objects {rle.object_ids} -> {written}")
+    return 0
+
+
+def _export_networks(checkpoint: Path, out: Path, height: int, width: int) -> int:
+    from stcnbuf.build import build_network
+    from stcnbuf.export.onnx import export_onnx
+
+    try:
+        paths = export_onnx(build_network({"checkpoint": str(checkpoint), "net": {}}), out, height, width)
+    except (OSError, ValueError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{checkpoint} -> {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
