@@ -51,13 +51,6 @@ def segment(cfg: DictConfig) -> None:
     videos = video_list(str(cfg.video))
     if videos is None:
         segment_video(cfg)
-    elif not segment_videos(cfg, videos, segment_video)["complete"]:
-        sys.exit(1)
+    elif not segment_videos(cfg, videos, segment_video)["complete"] and not is_multirun():
+        sys.exit(1)  # a sweep goes on; each job's videos.json names its failures
 
-
-APPS = {"train": train, "eval": evaluate, "segment": segment}
-
-if __name__ == "__main__":  # python -m stcnbuf.cli {train|eval|segment} [overrides]
-    if len(sys.argv) < 2 or sys.argv[1] not in APPS:
-        sys.exit(f"usage: python -m stcnbuf.cli {{{'|'.join(APPS)}}} [overrides]")
-    APPS[sys.argv.pop(1)]()

@@ -131,6 +131,23 @@ def test_two_shards_into_one_folder_give_the_results_of_one_run(tmp_path, data_d
         run_eval(tmp_path, data_dir, tiny_checkpoint, *args, "shard=2/2")
 
 
+def test_a_folder_dataset_scores_its_fully_annotated_sequences(tmp_path, data_dir, tiny_checkpoint):
+    run_eval(tmp_path / "gen", data_dir, tiny_checkpoint)  # make sure the tiny synthetic set exists
+    source, root = next(data_dir.glob("synthetic-*")), tmp_path / "folder"
+    for kind in ("JPEGImages", "Annotations"):
+        (root / kind).mkdir(parents=True)
+    for name in ("val_000", "val_001"):
+        (root / "JPEGImages" / name).symlink_to(source / "JPEGImages" / "480p" / name)
+    (root / "Annotations" / "val_000").symlink_to(source / "Annotations" / "480p" / "val_000")
+    (root / "Annotations" / "val_001").mkdir()  # only its first mask: segmented, not scorable
+    (root / "Annotations" / "val_001" / "00000.png").symlink_to(source / "Annotations" / "480p" / "val_001" / "00000.png")
+    metrics = evaluate(compose("eval", ["data=folder", f"data.root={root}", "data.annotation_use=first",
+                                        f"model.checkpoint={tiny_checkpoint}", f"output_dir={tmp_path / 'out'}",
+                                        "logger=none", "workers=1"]))
+    assert metrics["J&F-Mean"] is not None and metrics["scored_sequences"] == 1 and not metrics["complete"]
+    assert "no ground truth for 7 of 8 frames" in metrics["unscored_sequences"]["val_001"]
+
+
 def test_offline_from_the_middle_frame(tmp_path, data_dir, tiny_checkpoint):
     metrics = run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=offline", "inference.init_frame=middle",
                        "inference.order=random", "inference.burn_in_passes=2", "memory=fifo", "memory.capacity=2")

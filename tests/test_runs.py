@@ -31,3 +31,18 @@ def test_damaged_records_and_markers(tmp_path):
     marker = MadeFrom(tmp_path / "overlay.mp4.sha256")
     marker.path.write_bytes(b"\xff\xfe\x00")
     assert marker.read() is None and not marker.matches("abc")
+
+
+def test_another_configuration_is_discarded_before_the_record_names_the_new_one(tmp_path):
+    run = RunDirectory(tmp_path, {"a": 1})
+    for name in ("metrics.json", "per_sequence.csv", "global_results.csv", "submission.zip"):
+        (tmp_path / name).write_text("old")
+    (tmp_path / "shards" / "0-of-2").mkdir(parents=True)
+    (run.markers / "seq.json").parent.mkdir(parents=True)
+    (run.markers / "seq.json").write_text("{}")
+    seen = []
+    claim_folder(tmp_path / "run.json", {"a": 2}, keep=False, fix="",
+                 discard=lambda same: seen.append((same, (tmp_path / "run.json").read_text())))
+    assert seen[0][0] is False and '"a": 1' in seen[0][1]  # the old record still stood while discarding
+    RunDirectory(tmp_path, {"a": 3}, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]

@@ -388,6 +388,26 @@ def test_resume_mid_epoch_with_workers_continues_exactly_and_keeps_the_best(tmp_
     _assert_same_weights(_weights(straight["checkpoint"]), _weights(resumed["checkpoint"]))
     assert torch.equal(torch.load(straight["exported"], weights_only=True)["decoder.pred.weight"],
                        torch.load(resumed["exported"], weights_only=True)["decoder.pred.weight"])
+    requeued = run("first")  # the interrupted folder again, no ckpt_path (a requeued job): continues its last.ckpt
+    assert (requeued["steps"], requeued["run_steps"]) == (10, 4)
+    again = torch.load(tmp_path / "logs" / "train" / "runs" / "first" / "checkpoints" / "last.ckpt", weights_only=True)
+    _assert_same_weights(a["state_dict"], again["state_dict"])
+
+
+def test_an_epoch_that_accumulation_does_not_divide_is_refused(synthetic_root):
+    from types import SimpleNamespace
+
+    from stcnbuf.data.datamodule import ClipDataModule
+
+    video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
+    module = ClipDataModule({"video": WeightedSource(video, 1.0)}, batch_size=2, num_workers=0, samples_per_epoch=6)
+    module.trainer = SimpleNamespace(global_rank=0, world_size=1, global_step=0, accumulate_grad_batches=2,
+                                     max_steps=10)
+    with pytest.raises(ValueError, match=r"3 batches per epoch .*accumulate_grad_batches=2: set "
+                                         r"datamodule.samples_per_epoch to a multiple of 4"):
+        module.train_dataloader()
+    module.trainer.accumulate_grad_batches = 3
+    assert len(module.train_dataloader()) == 3
 
 
 def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path, synthetic_root, monkeypatch):

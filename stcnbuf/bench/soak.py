@@ -170,7 +170,7 @@ def _targets(rng: np.random.Generator, total: int, kills: int) -> List[int]:
 def soak_segment(work: Path, checkpoint: Path, frames: int, kills: int, rng: np.random.Generator) -> Dict[str, object]:
     """The segment part (see the module docstring)."""
     mask = write_video_folder(work / "video", frames)
-    common = [sys.executable, "-m", "stcnbuf.cli", "segment", f"video={work / 'video' / 'frames'}", f"init.mask={mask}",
+    common = [sys.executable, "-m", "stcnbuf.segment", f"video={work / 'video' / 'frames'}", f"init.mask={mask}",
               f"model.checkpoint={checkpoint}", "memory=buffer", "memory.capacity=4", "inference=online",
               "reader.shorter_side=null", "outputs.overlay=false", f"snapshot_every={max(frames // 50, 5)}",
               f"paths.log_dir={work / 'logs'}", "device=cpu"]
@@ -186,12 +186,13 @@ def soak_segment(work: Path, checkpoint: Path, frames: int, kills: int, rng: np.
 def soak_eval(work: Path, checkpoint: Path, sequences: int, kills: int, rng: np.random.Generator) -> Dict[str, object]:
     """The eval part (see the module docstring)."""
     root = write_dataset(work / "dataset", sequences)
-    common = [sys.executable, "-m", "stcnbuf.cli", "eval", "data=folder", f"data.root={root}", "data.annotation_use=first",
+    common = [sys.executable, "-c", "from stcnbuf.cli import evaluate; evaluate()", "data=folder", f"data.root={root}", "data.annotation_use=first",
               f"model.checkpoint={checkpoint}", "memory=buffer", "memory.capacity=4", "inference=online",
               "logger=none", "workers=1", f"paths.log_dir={work / 'logs'}", "device=cpu"]
     straight, resumed = work / "eval_straight", work / "eval_resumed"
-    if _start([*common, f"output_dir={straight}"], work / "eval_straight.log").wait() != 0:
-        raise _failed(common, 1, work / "eval_straight.log")
+    code = _start([*common, f"output_dir={straight}"], work / "eval_straight.log").wait()
+    if code != 0:
+        raise _failed(common, code, work / "eval_straight.log")
     markers = resumed / "sequences"
     killed = run_killed([*common, f"output_dir={resumed}"],
                         lambda: len(list(markers.glob("*.json"))) if markers.is_dir() else 0,

@@ -83,6 +83,11 @@ class ClipDataModule(L.LightningDataModule):
         rank, world = self._rank()
         sampler = ClipBatchSampler(len(self.train_set), self.batch_size, rank, world, self._batches_done,
                                    self._total_batches(), repeat=self.repeat_clips)
+        accumulate = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
+        if len(sampler) % accumulate:  # Lightning steps at an epoch's end: the step would no longer tell the batch
+            raise ValueError(f"{len(sampler)} batches per epoch and process are not a multiple of "
+                             f"trainer.accumulate_grad_batches={accumulate}: set datamodule.samples_per_epoch to a "
+                             f"multiple of {self.batch_size * world * accumulate}")
         return ClipLoader(self.train_set, batch_sampler=sampler, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 

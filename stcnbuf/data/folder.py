@@ -35,7 +35,8 @@ class FolderDataset(VOSDataset):
         self.single = any(p.suffix.lower() in IMAGE_SUFFIXES for p in images.iterdir())
         available = [self.root.name] if self.single else sorted(p.name for p in images.iterdir() if p.is_dir())
         self.names = self.select(sequences, available, False, str(images))
-        self.scorable = all(self.sequence(n).fully_annotated for n in self.names)
+        # scored when any sequence has every frame's mask (the others are then named as not scored)
+        self.scorable = any(self.sequence(n).fully_annotated for n in self.names)
 
     def _folder(self, kind: str, name: str) -> Path:
         return self.root / kind if self.single else self.root / kind / name

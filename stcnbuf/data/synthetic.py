@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import sys
@@ -636,10 +637,10 @@ def _matches(path: Path, config: SyntheticConfig) -> bool:
 def _remove_abandoned(data_dir: Path, name: str) -> None:
     """Remove the temporary folders of generations of ``name`` killed on this host (their process is gone);
     those of running processes, or of other hosts sharing the folder, are left alone."""
-    host = socket.gethostname()
-    for folder in data_dir.glob(f".{name}.partial-{host}-*"):
-        pid = folder.name[len(f".{name}.partial-{host}-"):].split("-")[0]
-        if pid.isdigit() and not process_running(int(pid)):
+    pattern = re.compile(rf"\.{re.escape(name)}\.partial-{re.escape(socket.gethostname())}-(\d+)-[0-9a-f]{{8}}")
+    for folder in data_dir.glob(f".{name}.partial-*"):
+        match = pattern.fullmatch(folder.name)
+        if match and not process_running(int(match[1])):
             log.info("removing %s, left by an interrupted generation", folder)
             shutil.rmtree(folder, ignore_errors=True)
 

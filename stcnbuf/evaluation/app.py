@@ -21,7 +21,7 @@ from stcnbuf.data.base import VOSDataset
 from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
 from stcnbuf.evaluation.predict import SequencePrediction
-from stcnbuf.evaluation.run_directory import RunDirectory, SequenceRecord, sequence_inputs
+from stcnbuf.evaluation.run_directory import SUMMARY_FILES, RunDirectory, SequenceRecord, sequence_inputs
 from stcnbuf.evaluation.scoring import score_jobs, sequence_job, write_global_csv, write_per_sequence_csv
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.io.atomic import atomic_write_text
@@ -163,6 +163,9 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
         "peak_memory_mb": max((r.peak_memory_mb for r in records), default=None),
         "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     })
+    if tables:  # this run's summary replaces the last one, also where it cannot write all of it
+        for name in SUMMARY_FILES:
+            (run.root / name).unlink(missing_ok=True)
     if dataset.scorable and score and records:
         metrics.update(_score(dataset, run, records, workers, tables))
     metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))

@@ -15,6 +15,8 @@ from stcnbuf.runs.inputs import content_digests, file_stamps
 from stcnbuf.runs.record import claim_folder, fingerprint
 
 log = logging.getLogger(__name__)
+#: what a run writes over all its sequences (rewritten by every run, removed with another configuration's results)
+SUMMARY_FILES = ("metrics.json", "per_sequence.csv", "global_results.csv", "submission.zip")
 
 
 def sequence_inputs(sequence: VideoSequence) -> Dict[str, Any]:
@@ -52,10 +54,8 @@ class RunDirectory:
         self.predictions = self.root / "predictions"
         self.markers = self.root / "sequences"
         self.root.mkdir(parents=True, exist_ok=True)
-        if not claim_folder(self.root / "run.json", config, keep=not overwrite,
-                            fix="use a new output_dir, or overwrite=true to discard them"):
-            for folder in (self.predictions, self.markers):
-                shutil.rmtree(folder, ignore_errors=True)
+        claim_folder(self.root / "run.json", config, keep=not overwrite,
+                     fix="use a new output_dir, or overwrite=true to discard them", discard=self._discard_all)
         for folder in (self.root, self.markers):
             remove_leftovers(folder)
 
@@ -78,6 +78,15 @@ class RunDirectory:
         if not all((self.predictions / name / f"{stem}.png").is_file() for stem in record.outputs):
             return None
         return record
+
+    def _discard_all(self, same: bool) -> None:
+        """Everything another configuration left: predictions, records, summaries."""
+        if same:
+            return
+        for folder in (self.predictions, self.markers, self.root / "shards"):
+            shutil.rmtree(folder, ignore_errors=True)
+        for name in SUMMARY_FILES:
+            (self.root / name).unlink(missing_ok=True)
 
     def discard(self, name: str) -> None:
         """Remove whatever an earlier, unfinished or stale run left of sequence ``name``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from stcnbuf.io.atomic import atomic_write_text
 
@@ -30,12 +30,14 @@ def config_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def claim_folder(record: Path, config: Dict[str, Any], keep: bool, fix: str) -> bool:
+def claim_folder(record: Path, config: Dict[str, Any], keep: bool, fix: str,
+                 discard: Callable[[bool], None] = lambda same: None) -> bool:
     """Record that the folder of ``record`` holds the results of ``config``.
 
     Returns whether results already there belong to this configuration (and may be kept). Results of another
-    configuration raise ``ValueError`` listing the differences and ``fix`` when ``keep``; without ``keep`` the
-    caller discards them. The record is written last.
+    configuration raise ``ValueError`` listing the differences and ``fix`` when ``keep``. ``discard(same)``
+    removes what the caller will not keep; it runs before the record is written, so a kill in between never
+    leaves old results under the new record.
     """
     record = Path(record)
     stamp = fingerprint(config)
@@ -50,5 +52,6 @@ def claim_folder(record: Path, config: Dict[str, Any], keep: bool, fix: str) -> 
             changes = config_differences(previous.get("config", {}), config)
             raise ValueError(f"{record.parent} holds results of another configuration "
                              f"({'; '.join(changes[:8]) or 'unknown'}): {fix}")
+    discard(same)
     atomic_write_text(record, json.dumps({"fingerprint": stamp, "config": config}, indent=1, default=str))
     return same

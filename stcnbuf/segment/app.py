@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -49,11 +50,15 @@ def _claim_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> None:
     and whatever a run cannot continue from (another configuration, or ``resume=false``) is removed first, as
     are temporary files of a killed run."""
     out.mkdir(parents=True, exist_ok=True)
-    same = claim_folder(out / "segment.json", config, keep=resume,
-                        fix="use another output_dir, or resume=false to start over")
-    if not (same and resume):
-        for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt"):
-            stale.unlink(missing_ok=True)
+
+    def discard(same: bool) -> None:
+        if not (same and resume):
+            for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt"):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(out / "masks", ignore_errors=True)  # PNGs, with the record of what they show
+
+    claim_folder(out / "segment.json", config, keep=resume, fix="use another output_dir, or resume=false to start over",
+                 discard=discard)
     for folder in (out, out / "masks"):
         remove_leftovers(folder)
 

@@ -40,7 +40,7 @@ def video_list(spec: str) -> Optional[List[Path]]:
         return found
     if path.suffix.lower() == ".txt" and path.is_file():
         lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
-        videos = [(path.parent / line).expanduser() for line in lines if line]
+        videos = [path.parent / Path(line).expanduser() for line in lines if line]
         missing = [str(v) for v in videos if not v.exists()]
         if missing:
             raise FileNotFoundError(f"{path} lists videos that do not exist: {', '.join(missing[:5])}")

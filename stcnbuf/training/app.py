@@ -31,9 +31,15 @@ class WeightsOnlyCheckpointIO(TorchCheckpointIO):
 
 
 def resolve_resume(cfg: DictConfig) -> Optional[str]:
-    """``ckpt_path``: a file, or ``last`` for the newest ``last.ckpt`` of earlier runs of this task."""
+    """``ckpt_path``: a file, or ``last`` for the newest ``last.ckpt`` of earlier runs of this task. Without one,
+    a run whose ``output_dir`` already holds ``checkpoints/last.ckpt`` (a requeued or rerun job) continues it."""
     wanted = cfg.get("ckpt_path")
+    own = Path(cfg.output_dir) / "checkpoints" / "last.ckpt"
     if not wanted:
+        if own.is_file():
+            log.warning("%s holds %s: continuing that run (give another output_dir to start a new one)",
+                        cfg.output_dir, own)
+            return str(own)
         return None
     if wanted != "last":
         if not Path(wanted).is_file():

@@ -48,11 +48,9 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
-        if self._carried is None:
-            return
-        source, target = self._carried
-        if trainer.is_global_zero:
+        if self._carried is not None and trainer.is_global_zero:
+            source, target = self._carried
             atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
             log.info("kept the best checkpoint of the resumed run: %s (score %s)", target, self.best_model_score)
-        trainer.strategy.barrier("RunCheckpoint.on_train_start")
         self._carried = None
+        trainer.strategy.barrier("RunCheckpoint.on_train_start")  # every process, whatever it found on its disk
