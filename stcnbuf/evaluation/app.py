@@ -51,7 +51,7 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
                                settings["inference"], device=cfg.device, overwrite=cfg.get("overwrite", False),
                                score=cfg.get("score", True), workers=cfg.get("workers"),
                                data_config=settings["data"], config=OmegaConf.to_container(cfg, resolve=True),
-                               on_claimed=lambda root: record_hydra_config(result_folder(root, cfg.get("shard")), cfg),
+                               on_claimed=lambda folder: record_hydra_config(folder, cfg),
                                shard=cfg.get("shard"))
     _log_to_loggers(cfg, metrics)
     return metrics
@@ -76,7 +76,8 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
         workers: scoring processes (default: all cores).
         data_config: what describes the dataset in the run's fingerprint (default: its name and root).
         config: the whole configuration, recorded in ``metrics.json``.
-        on_claimed: called with ``output_dir`` once the folder is this run's (not for a refused run).
+        on_claimed: called with the run's result folder (``output_dir``, or a shard's) once the folder is this
+            run's (not for a refused run).
         shard: ``"I/N"``: only the sequences of :func:`shard_of`, their metrics into ``shards/I-of-N/`` (jobs of
             the other shards share the folder; a run without a shard then scores them all).
     """
@@ -89,7 +90,7 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
                   "checkpoint_sha256": file_sha256(checkpoint)}
     run = RunDirectory(Path(output_dir), run_config, overwrite=overwrite)
     if on_claimed is not None:
-        on_claimed(run.root)
+        on_claimed(result_folder(run.root, shard))
     segmenter = build_segmenter(net, memory, inference, device)
 
     records: List[SequenceRecord] = []

@@ -71,7 +71,7 @@ class RunDirectory:
             return None
         if data.get("fingerprint") != self.fingerprint:
             return None
-        if data.get("inputs") != json.loads(json.dumps(inputs)):
+        if data.get("inputs") != inputs:
             log.info("%s: its frames or input masks changed since it was segmented: segmenting it again", name)
             return None
         record = SequenceRecord(**data["record"])

@@ -23,7 +23,7 @@ from stcnbuf.data.video import VideoSource
 from stcnbuf.io.atomic import atomic_write
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.io.rle import RLEFile, rle_to_json
-from stcnbuf.segment.render import even_frame
+from stcnbuf.segment.render import check_fit, even_frame
 
 BINARY_PALETTE = bytes([0, 0, 0, 255, 255, 255]) + bytes(254 * 3)  #: 0 black, 1 white
 Progress = Optional[Callable[[int], None]]
@@ -32,12 +32,6 @@ Progress = Optional[Callable[[int], None]]
 def object_folder(object_id: int) -> str:
     """``001``, ``002``, ...: the per-object folder names of SA-V."""
     return f"{object_id:03d}"
-
-
-def _check_fit(rle: RLEFile, source: VideoSource) -> None:
-    if (rle.height, rle.width) != tuple(source.original_size) or rle.num_frames != len(source):
-        raise ValueError(f"the masks ({rle.num_frames} frames of {rle.width}×{rle.height}) do not fit the video "
-                         f"{source.path} ({len(source)} frames of {source.original_size[1]}×{source.original_size[0]})")
 
 
 def write_palette_pngs(rle: RLEFile, out: Path, names: Sequence[str], progress: Progress = None) -> Path:
@@ -78,7 +72,7 @@ def youtube_vis_results(rle: RLEFile, video_id: int = 1, category_id: int = 1,
 
 def write_rgba_mattes(rle: RLEFile, source: VideoSource, out: Path, progress: Progress = None) -> Path:
     """``out/<object:03d>/<frame>.png``: each frame as RGBA, the alpha channel 255 on the object, 0 elsewhere."""
-    _check_fit(rle, source)
+    check_fit(rle, source)
     for index, frame in enumerate(source.iterate_original(range(len(source)))):
         for object_id in rle.object_ids:
             alpha = rle.mask(index, object_id).astype(np.uint8) * 255

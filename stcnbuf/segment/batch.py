@@ -53,14 +53,13 @@ def video_list(spec: str) -> Optional[List[Path]]:
     return None
 
 
-def _names(videos: List[Path]) -> List[str]:
-    """The output folder of each video (its stem), refused when two videos share one."""
+def _check_names(videos: List[Path]) -> None:
+    """Each video's output folder is its stem: two videos sharing one are refused."""
     names = [v.stem for v in videos]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"several videos are named {twice} (outputs go to <output_dir>/<name>/): rename them or "
                          "segment them in separate runs")
-    return names
 
 
 def initial_mask_of(folder: Path, name: str) -> Path:
@@ -77,8 +76,8 @@ def segment_videos(cfg: DictConfig, videos: List[Path], segment: Callable[[DictC
     """Run ``segment`` (the single-video app) on each of ``videos`` (those of ``cfg.shard``), each into its own
     folder; returns and writes the per-video results and errors."""
     out = Path(cfg.output_dir)
-    names = shard_of(_names(videos), cfg.get("shard"))
-    chosen = [v for v in videos if v.stem in set(names)]
+    _check_names(videos)
+    chosen = shard_of(videos, cfg.get("shard"))
     masks = Path(cfg.init.mask).expanduser() if cfg.init.method == "mask" else None
     if masks is not None and not masks.is_dir():
         raise ValueError(f"init.mask={cfg.init.mask}: for several videos give a folder with <video name>.png per video")

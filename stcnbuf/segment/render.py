@@ -18,14 +18,19 @@ def even_frame(image: np.ndarray) -> np.ndarray:
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else image
 
 
+def check_fit(rle: RLEFile, source: VideoSource) -> None:
+    """Refuse masks whose frame count or size is not the video's."""
+    if (rle.height, rle.width) != tuple(source.original_size) or rle.num_frames != len(source):
+        raise ValueError(f"the masks ({rle.num_frames} frames of {rle.width}×{rle.height}) do not fit the video "
+                         f"{source.path} ({len(source)} frames of {source.original_size[1]}×{source.original_size[0]})")
+
+
 def render_overlay(rle: RLEFile, source: VideoSource, out: Path, fps: Optional[float] = None,
                    progress: Optional[Callable[[int], None]] = None) -> Path:
     """Write ``out`` (e.g. ``overlay.mp4``): every frame at the original size with its masks overlaid."""
     import framepump
 
-    if (rle.height, rle.width) != tuple(source.original_size) or rle.num_frames != len(source):
-        raise ValueError(f"the masks ({rle.num_frames} frames of {rle.width}×{rle.height}) do not fit the video "
-                         f"{source.path} ({len(source)} frames of {source.original_size[1]}×{source.original_size[0]})")
+    check_fit(rle, source)
     rate = fps or source.fps or rle.fps or 25.0
     out.parent.mkdir(parents=True, exist_ok=True)
     with framepump.VideoWriter(out, fps=rate) as writer:
