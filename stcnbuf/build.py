@@ -64,14 +64,16 @@ def build_memory(memory_cfg: Mapping[str, Any] | DictConfig, device: str | torch
 
 
 def build_segmenter(net: STCN, memory_cfg, inference_cfg, device: str | torch.device = "cpu",
-                    channels_last: Optional[bool] = None) -> OnlineSegmenter:
+                    exact: bool = False) -> OnlineSegmenter:
     """The :class:`OnlineSegmenter` of the memory and inference configs (every mode runs on one; the mode
-    decides the plan, :func:`build_plan`). ``channels_last`` overrides the config's."""
+    decides the plan, :func:`build_plan`). ``exact`` runs ``net`` itself as it is (channels-first, BatchNorm
+    unfolded: no copy, its layout untouched), whatever the config says."""
     inf = _config(inference_cfg)
-    layout = inf.get("channels_last", True) if channels_last is None else channels_last
     return OnlineSegmenter(net, build_memory(memory_cfg, device), mem_every=inf.get("mem_every", 5),
                            top_k=inf.get("top_k", 20), device=device, precision=inf.get("precision", "fp32"),
-                           compile=inf.get("compile", "none"), channels_last=layout)
+                           compile=inf.get("compile", "none"),
+                           channels_last=not exact and bool(inf.get("channels_last", True)),
+                           fold_batchnorm=not exact and bool(inf.get("fold_batchnorm", True)))
 
 
 def frame_cache_mb(inference_cfg) -> float:

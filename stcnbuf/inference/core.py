@@ -14,7 +14,7 @@ from stcnbuf.memory.read import read_memory
 from stcnbuf.model.aggregate import aggregate
 from stcnbuf.model.stcn import STCN
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 COMPILE_MODES = ("none", "script", "compile")
 
 
@@ -82,17 +82,37 @@ def cpu_has_native_bf16() -> bool | None:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """``auto``: bf16 where the hardware computes it natively (a CPU with AVX-512 BF16 or AMX, a CUDA device
+    that supports bf16), fp32 elsewhere; any other setting is returned as it is (after validation)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
+
+
+def weight_dtype(precision: str) -> torch.dtype | None:
+    """The dtype weights are stored in for ``precision`` (cast once, not by autocast on every frame)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
 def warn_if_bf16_is_emulated(device: torch.device, precision: str) -> None:
     """bf16 autocast on a CPU without native bf16 converts every operand: it is several times slower."""
     if precision == "bf16" and device.type == "cpu" and cpu_has_native_bf16() is False:
         warnings.warn("precision=bf16 on a CPU without AVX-512 BF16 or AMX is emulated and several times slower "
-                      "than fp32 (10x in this project's benchmark): use precision=fp32 here", stacklevel=3)
+                      "than fp32 (10x on an AVX2 CPU in this project's benchmark): use precision=fp32 or auto here",
+                      stacklevel=3)
 
 
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast for ``bf16`` (CPU and CUDA) or ``fp16`` (CUDA only); ``fp32`` runs without autocast."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    """Autocast for ``bf16`` (CPU and CUDA) or ``fp16`` (CUDA only); ``fp32`` runs without autocast;
+    ``auto`` as :func:`resolve_precision` decides."""
+    precision = resolve_precision(device, precision)
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "fp16" and device.type != "cuda":

@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stcnbuf.inference.core import SegmentationCore, autocast_context, compile_core, warn_if_bf16_is_emulated
+from stcnbuf.inference.core import (SegmentationCore, autocast_context, compile_core, resolve_precision,
+                                    warn_if_bf16_is_emulated, weight_dtype)
 from stcnbuf.inference.frames import Padding, as_uint8_frame, normalize_frame, pad, padding_for, unpad
+from stcnbuf.inference.network import inference_network
 from stcnbuf.inference.objects import masks_to_tensor
 from stcnbuf.inference.prediction import Prediction
 from stcnbuf.inference.schedule import WriteMode, write_mode
@@ -32,16 +34,21 @@ class OnlineSegmenter:
         mem_every: permanent-memory period in frames.
         top_k: memory entries read per query position.
         device: ``cpu`` or ``cuda``.
-        precision: ``fp32`` (default), ``bf16`` (CPU and CUDA autocast) or ``fp16`` (CUDA autocast).
+        precision: ``fp32`` (default), ``bf16`` (CPU and CUDA autocast), ``fp16`` (CUDA autocast) or ``auto``
+            (bf16 where the hardware has it natively, else fp32). bf16 and fp16 run on a copy of the
+            network whose weights are stored in that precision.
         compile: ``none``, ``script`` (TorchScript) or ``compile`` (``torch.compile``).
         chunk_elements: bound on the affinity entries held at once during a read.
         channels_last: run the convolutions in the channels-last memory layout (faster on CPUs and GPUs;
             the network is converted in place).
+        fold_batchnorm: fold BatchNorm into the preceding convolutions (on a copy of the network; faster,
+            equal within float rounding). ``channels_last=False, fold_batchnorm=False`` runs the network's
+            own computation, the closest to STCN's original numerics.
     """
 
     def __init__(self, net: STCN, memory: MemoryBank, mem_every: int = 5, top_k: int = 20,
                  device: str | torch.device = "cpu", precision: str = "fp32", compile: str = "none",
-                 chunk_elements: int = 1 << 25, channels_last: bool = True) -> None:
+                 chunk_elements: int = 1 << 25, channels_last: bool = True, fold_batchnorm: bool = True) -> None:
         if mem_every < 1:
             raise ValueError(f"mem_every must be >= 1, got {mem_every}")
         self.device = torch.device(device)
@@ -49,12 +56,11 @@ class OnlineSegmenter:
             raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")
         if memory.device.type != self.device.type:
             raise ValueError(f"memory is on {memory.device} but the segmenter runs on {self.device}")
+        precision = resolve_precision(self.device, precision)
         autocast_context(self.device, precision)  # validates the precision for this device
         warn_if_bf16_is_emulated(self.device, precision)
-        self.net = net.to(self.device).eval()
+        self.net = inference_network(net, self.device, channels_last, fold_batchnorm, weight_dtype(precision))
         self.channels_last = channels_last
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
         self.memory = memory
         self.mem_every = int(mem_every)
         self.top_k = int(top_k)

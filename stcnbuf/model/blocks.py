@@ -24,10 +24,10 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        r = self.conv2(F.relu(self.conv1(F.relu(x))))
+        r = self.conv2(F.relu(self.conv1(F.relu(x)), inplace=True))
         if self.downsample is not None:
             x = self.downsample(x)
-        return x + r
+        return r.add_(x)
 
     def forward_concat(self, x: Tensor, shared: Tensor, num_objects: int) -> Tensor:
         """Apply the block to ``cat([x, shared], 1)`` without repeating the shared half.
@@ -38,12 +38,12 @@ class ResBlock(nn.Module):
         """
         split = x.shape[1]
         r = _split_conv(self.conv1.weight, self.conv1.bias, F.relu(x), F.relu(shared), split, num_objects)
-        r = self.conv2(F.relu(r))
+        r = self.conv2(F.relu(r, inplace=True))
         if self.downsample is not None:
             skip = _split_conv(self.downsample.weight, self.downsample.bias, x, shared, split, num_objects)
         else:
             skip = torch.cat([x, _repeat_objects(shared, num_objects)], 1)
-        return skip + r
+        return r.add_(skip)
 
 
 def _repeat_objects(shared: Tensor, num_objects: int) -> Tensor:

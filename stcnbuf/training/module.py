@@ -144,7 +144,7 @@ class VOSTrainingModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._val_sums = []
         self._segmenter = build_segmenter(self.net, self.val_memory, self.val_inference, self.device,
-                                          channels_last=False)  # leave the trained network's layout alone
+                                          exact=True)  # the trained network itself, its layout untouched
 
     def validation_step(self, name: Optional[str], batch_idx: int) -> None:
         if name is None:  # a process with no sequence of its own (see ClipDataModule.val_dataloader)
