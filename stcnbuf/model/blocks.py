@@ -29,6 +29,15 @@ class ResBlock(nn.Module):
             x = self.downsample(x)
         return r.add_(x)
 
+    def forward_consuming(self, x: Tensor) -> Tensor:
+        """:meth:`forward` for an ``x`` the caller no longer needs (inference): with a projected skip path,
+        ``x`` is rectified in place instead of copied."""
+        if self.downsample is None or torch.is_grad_enabled():
+            return self.forward(x)
+        skip = self.downsample(x)
+        r = self.conv2(F.relu(self.conv1(F.relu(x, inplace=True)), inplace=True))
+        return r.add_(skip)
+
     def forward_concat(self, x: Tensor, shared: Tensor, num_objects: int) -> Tensor:
         """Apply the block to ``cat([x, shared], 1)`` without repeating the shared half.
 
@@ -58,7 +67,7 @@ def _split_conv(weight: Tensor, bias: Optional[Tensor], x: Tensor, shared: Tenso
     common = F.conv2d(shared, weight[:, split:], bias, 1, 1)
     b = shared.shape[0]
     out = per_object.view(b, num_objects, per_object.shape[1], per_object.shape[2], per_object.shape[3])
-    return (out + common.unsqueeze(1)).flatten(0, 1)
+    return out.add_(common.unsqueeze(1)).flatten(0, 1)
 
 
 class BasicConv(nn.Module):

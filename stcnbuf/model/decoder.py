@@ -20,8 +20,8 @@ class UpsampleBlock(nn.Module):
         """``skip [B,Cs,2h,2w]`` is shared by the K objects; ``up [B*K,Cu,h,w]`` is per object."""
         s = self.skip_conv(skip)
         u = F.interpolate(up, scale_factor=2.0, mode="bilinear", align_corners=False)
-        x = u.view(s.shape[0], num_objects, u.shape[1], u.shape[2], u.shape[3]) + s.unsqueeze(1)
-        return self.out_conv(x.flatten(0, 1))
+        x = u.view(s.shape[0], num_objects, u.shape[1], u.shape[2], u.shape[3]).add_(s.unsqueeze(1))
+        return self.out_conv.forward_consuming(x.flatten(0, 1))
 
 
 class Decoder(nn.Module):
