@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.checkpoint import architecture_of, load_imagenet_backbones, load_state, read_network_state
+from stcnbuf.inference.allocator import keep_freed_memory
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.inference.schedule import Plan, offline_plan, stream_plan
 from stcnbuf.memory.bank import MemoryBank
@@ -67,8 +68,11 @@ def build_segmenter(net: STCN, memory_cfg, inference_cfg, device: str | torch.de
                     exact: bool = False) -> OnlineSegmenter:
     """The :class:`OnlineSegmenter` of the memory and inference configs (every mode runs on one; the mode
     decides the plan, :func:`build_plan`). ``exact`` runs ``net`` itself as it is (channels-first, BatchNorm
-    unfolded: no copy, its layout untouched), whatever the config says."""
+    unfolded: no copy, its layout untouched), whatever the config says. On the CPU, ``inference.keep_freed_memory``
+    (default true) applies :func:`~stcnbuf.inference.allocator.keep_freed_memory` to the process."""
     inf = _config(inference_cfg)
+    if not exact and torch.device(device).type == "cpu" and inf.get("keep_freed_memory", True):
+        keep_freed_memory()
     return OnlineSegmenter(net, build_memory(memory_cfg, device), mem_every=inf.get("mem_every", 5),
                            top_k=inf.get("top_k", 20), device=device, precision=inf.get("precision", "fp32"),
                            compile=inf.get("compile", "none"),

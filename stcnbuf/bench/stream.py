@@ -41,6 +41,7 @@ class StreamConfig:
     model: str = "stcn"
     device: str = "cpu"
     threads: Optional[int] = None
+    keep_freed_memory: bool = True
     seed: int = 0
 
 
@@ -51,6 +52,7 @@ class StreamResult:
     rss_mb: List[float] = field(default_factory=list)
     peak_rss_mb: List[float] = field(default_factory=list)
     memory_bytes: List[int] = field(default_factory=list)
+    device_mb: List[float] = field(default_factory=list)  # CUDA: memory allocated after each frame
     device_peak_mb: float = 0.0
 
 
@@ -77,12 +79,14 @@ class SyntheticFrames:
 
 
 def build_stream_segmenter(cfg: StreamConfig, net: STCN, policy: Optional[str] = None,
-                           precision: Optional[str] = None) -> OnlineSegmenter:
+                           precision: Optional[str] = None, channels_last: bool = True,
+                           fold_batchnorm: bool = True) -> OnlineSegmenter:
     """The segmenter ``cfg`` describes (through the one builder every tool uses)."""
     memory = {"policy": policy or cfg.policy, "capacity": cfg.capacity if (policy or cfg.policy) != "unbounded"
               else None, "temp_size": cfg.temp_size}
     inference = {"mem_every": cfg.mem_every, "top_k": cfg.top_k, "precision": precision or cfg.precision,
-                 "compile": cfg.compile}
+                 "compile": cfg.compile, "channels_last": channels_last, "fold_batchnorm": fold_batchnorm,
+                 "keep_freed_memory": cfg.keep_freed_memory}
     return build_segmenter(net, memory, inference, cfg.device)
 
 
@@ -133,6 +137,8 @@ def run_stream(cfg: StreamConfig, progress: bool = True) -> StreamResult:
         result.rss_mb.append(process.memory_info().rss / 2 ** 20)
         result.peak_rss_mb.append(_peak_rss_mb())
         result.memory_bytes.append(int(seg.memory.stats()["bytes"]))
+        if cfg.device.startswith("cuda"):
+            result.device_mb.append(torch.cuda.memory_allocated(torch.device(cfg.device)) / 2 ** 20)
         if progress and (t + 1) % 10 == 0:
             print(f"  [{cfg.policy}] frame {t + 1}/{cfg.frames}: {result.seconds[-1]:.3f} s, "
                   f"RSS {result.rss_mb[-1]:.0f} MiB", file=sys.stderr, flush=True)

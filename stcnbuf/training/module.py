@@ -159,7 +159,7 @@ class VOSTrainingModule(L.LightningModule):
             return
         gt = np.stack([sequence.read_mask(i) for i in frames])
         predicted = np.stack([predictions[i] for i in frames])
-        for score in score_sequence(name, gt, predicted):
+        for score in score_sequence(name, gt, predicted, dataset.protocol):
             self._val_sums.append((score.j_mean, score.f_mean))
 
     def on_validation_epoch_end(self) -> None:
