@@ -131,7 +131,7 @@ def test_two_shards_into_one_folder_give_the_results_of_one_run(tmp_path, data_d
         run_eval(tmp_path, data_dir, tiny_checkpoint, *args, "shard=2/2")
 
 
-def test_a_folder_dataset_scores_its_fully_annotated_sequences(tmp_path, data_dir, tiny_checkpoint):
+def test_a_folder_dataset_scores_objects_that_enter_late(tmp_path, data_dir, tiny_checkpoint):
     run_eval(tmp_path / "gen", data_dir, tiny_checkpoint)  # make sure the tiny synthetic set exists
     source, root = next(data_dir.glob("synthetic-*")), tmp_path / "folder"
     for kind in ("JPEGImages", "Annotations"):
@@ -141,11 +141,21 @@ def test_a_folder_dataset_scores_its_fully_annotated_sequences(tmp_path, data_di
     (root / "Annotations" / "val_000").symlink_to(source / "Annotations" / "480p" / "val_000")
     (root / "Annotations" / "val_001").mkdir()  # only its first mask: segmented, not scorable
     (root / "Annotations" / "val_001" / "00000.png").symlink_to(source / "Annotations" / "480p" / "val_001" / "00000.png")
-    metrics = evaluate(compose("eval", ["data=folder", f"data.root={root}", "data.annotation_use=first",
-                                        f"model.checkpoint={tiny_checkpoint}", f"output_dir={tmp_path / 'out'}",
-                                        "logger=none", "workers=1"]))
-    assert metrics["J&F-Mean"] is not None and metrics["scored_sequences"] == 1 and not metrics["complete"]
-    assert "no ground truth for 7 of 8 frames" in metrics["unscored_sequences"]["val_001"]
+    (root / "JPEGImages" / "late").symlink_to(source / "JPEGImages" / "480p" / "val_000")
+    for path in sorted((source / "Annotations" / "480p" / "val_000").glob("*.png")):  # object 2 enters at frame 3
+        labels, other = read_label_png(path), read_label_png(source / "Annotations" / "480p" / "val_001" / path.name)
+        late = (other > 0) & (labels == 0) & (int(path.stem) >= 3)
+        write_label_png(root / "Annotations" / "late" / path.name, np.where(late, 2, labels).astype(np.uint8))
+    overrides = ["data=folder", f"data.root={root}", f"model.checkpoint={tiny_checkpoint}", "logger=none", "workers=1"]
+    metrics = evaluate(compose("eval", overrides + [f"output_dir={tmp_path / 'out'}"]))
+    assert metrics["J&F-Mean"] is not None and metrics["scored_sequences"] == 2 and not metrics["complete"]
+    assert "ground truth on 1 frame" in metrics["unscored_sequences"]["val_001"]
+    assert metrics["scoring_protocol"] == "present" and len(metrics["J&F-by-tenth"]) == 10
+    assert (tmp_path / "out" / "jf_over_time.png").stat().st_size > 1000
+    rows = [row.split(",")[0] for row in (tmp_path / "out" / "per_sequence.csv").read_text().splitlines()[1:]]
+    assert rows == ["late_1", "late_2", "val_000_1"]  # the late object is scored, from frame 4
+    davis = evaluate(compose("eval", overrides + ["data.protocol=davis", f"output_dir={tmp_path / 'davis'}"]))
+    assert "holds id 2, but the first ground-truth frame has 1 object" in davis["unscored_sequences"]["late"]
 
 
 def test_offline_from_the_middle_frame(tmp_path, data_dir, tiny_checkpoint):

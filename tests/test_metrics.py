@@ -368,3 +368,86 @@ def test_scoring_command_on_real_davis_2016(tmp_path):
     assert float(blackswan["J-Mean"]) > 0.85
     (glob,) = list(csv.DictReader(open(tmp_path / "global_results.csv")))
     assert 0.6 < float(glob["J&F-Mean"]) < 1
+
+
+# --- objects that come and go ----------------------------------------------------------------------------------
+
+def _come_and_go():
+    """Object 1 in frames 0, 1, 2, 4 (absent from 3), object 5 enters at frame 2; 4×4 frames."""
+    gt = np.zeros((5, 4, 4), np.uint8)
+    gt[[0, 1, 2, 4], 0, :] = 1          # four pixels
+    gt[2:, 3, :2] = 5                   # two pixels from frame 2 on
+    pred = gt.copy()
+    pred[3, 1, :2] = 1                  # object 1 predicted where it is absent: J = 0 on frame 3
+    pred[4, 0, 2:] = 0                  # half of object 1 on frame 4: J = 0.5
+    pred[4, 3, :2] = 0                  # object 5 missed on frame 4: J = 0
+    return gt, pred
+
+
+def test_objects_are_scored_from_their_first_appearance_to_their_last():
+    gt, pred = _come_and_go()
+    scores = {s.name: s for s in score_sequence("seq", gt, pred, protocol="present")}
+    assert list(scores) == ["seq_1", "seq_5"]  # the ids present: no phantom objects 2, 3, 4
+    np.testing.assert_allclose(scores["seq_1"].j, [1, 1, 0, 0.5])  # frames 1-4 (frame 0 gave the mask)
+    np.testing.assert_allclose(scores["seq_5"].j, [1, 0])  # frames 3-4 (frame 2 gave the mask)
+    assert scores["seq_1"].j_mean == 0.625 and scores["seq_5"].j_mean == 0.5
+    assert scores["seq_5"].f[0] == 1 and scores["seq_5"].f[1] == 0
+    with pytest.raises(ValueError, match="holds id 5, but the first ground-truth frame has 1 object"):
+        score_sequence("seq", gt, pred)  # the DAVIS protocol: objects of the first frame only
+    stray = pred.copy()
+    stray[2, 2, 2] = 7
+    with pytest.raises(ValueError, match=r"id\(s\) \[7\] that its ground truth lacks \(objects: \[1, 5\]\)"):
+        score_sequence("seq", gt, stray, protocol="present")
+    with pytest.raises(ValueError, match="unknown scoring protocol 'lvos'"):
+        score_sequence("seq", gt, pred, protocol="lvos")
+
+
+def test_non_contiguous_ids_are_named_under_davis_and_not_invented_elsewhere(tmp_path):
+    gt = np.zeros((4, 8, 8), np.uint8)
+    gt[:, :2, :2], gt[:, 5:, 5:] = 1, 5
+    pred = np.zeros_like(gt)  # nothing predicted: a random network's worst case
+    jobs = []
+    for protocol in ("davis", "present"):
+        folder = tmp_path / protocol
+        paths = [write_label_png(folder / "gt" / f"{t:05d}.png", gt[t]) for t in range(4)]
+        preds = [write_label_png(folder / "pred" / f"{t:05d}.png", pred[t]) for t in range(4)]
+        jobs.append(SequenceJob(protocol, paths, preds, protocol=protocol))
+    result = score_jobs(jobs, workers=1, progress=False)
+    davis = [o for o in result.objects if o.name.startswith("davis_")]
+    present = [o for o in result.objects if o.name.startswith("present_")]
+    assert len(davis) == 5 and [o.j_mean for o in davis] == [0, 1, 1, 1, 0]  # absent ids 2-4 score 1, as the kit
+    assert "not 2, 3, 4" in result.notes["davis"] and "present" not in result.notes
+    assert [o.name for o in present] == ["present_1", "present_5"] and all(o.j_mean == 0 for o in present)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "pumavos" / "caps").is_dir(), reason="needs ../shared/data/pumavos/caps")
+def test_the_late_object_of_a_real_sparse_sequence_is_scored(tmp_path):
+    """PUMaVOS caps: ground truth on frames 0, 14, 33, 43, 66; object 2 first appears at frame 33."""
+    from stcnbuf.data.folder import FolderDataset
+    from stcnbuf.evaluation import sequence_job
+
+    dataset = FolderDataset(SHARED_DATA / "pumavos" / "caps")  # one sequence: JPEGImages/ and Annotations/ inside
+    assert dataset.scorable and dataset.protocol == "present"
+    sequence = dataset.sequence("caps")
+    for index, path in sequence.mask_paths.items():  # a prediction equal to the ground truth, but object 2 lost at 66
+        labels = read_label_png(path)
+        write_label_png(tmp_path / f"{sequence.frame_name(index)}.png", np.where(labels == 2, 0, labels) if index == 66 else labels)
+    result = score_jobs([sequence_job(sequence, tmp_path, protocol="present")], workers=1, progress=False)
+    scores = {o.name: o for o in result.objects}
+    assert list(scores) == ["caps_1", "caps_2"]
+    np.testing.assert_allclose(scores["caps_1"].j, [1, 1, 1, 1])  # frames 14, 33, 43, 66
+    np.testing.assert_allclose(scores["caps_2"].j, [1, 0])  # frames 43 and 66 (33 gave its mask)
+    with pytest.raises(ValueError, match="every frame needs its mask"):
+        sequence_job(sequence, tmp_path, protocol="davis")
+
+
+def test_jf_over_time_in_tenths_of_the_sequence():
+    from stcnbuf.evaluation import EvaluationResult
+
+    gt = np.zeros((12, 8, 8), np.uint8)
+    gt[:, 2:6, 2:6] = 1
+    pred = gt.copy()
+    pred[6:] = 0  # lost from frame 6 on
+    result = EvaluationResult(score_sequence("s", gt, pred))
+    assert result.by_time() == [1, 1, 1, 1, 1, 0, 0, 0, 0, None]  # frames 1..10 of 12; none falls in the last tenth
+    assert EvaluationResult(score_sequence("s", gt, pred, protocol="present")).by_time(2) == [1.0, 0.0]

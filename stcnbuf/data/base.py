@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence
 from stcnbuf.data.sequence import VideoSequence
 
 log = logging.getLogger(__name__)
+#: scoring protocols (see :mod:`stcnbuf.evaluation.scoring`)
+PROTOCOLS = ("davis", "present")
 
 
 class VOSDataset(ABC):
@@ -18,8 +20,10 @@ class VOSDataset(ABC):
     Attributes:
         name: short dataset name (e.g. ``davis2017``).
         root: dataset folder.
-        scorable: ground truth exists for every frame, so J&F can be computed locally.
+        scorable: ground truth exists, so J&F can be computed locally.
         gt_binary: ground-truth masks are binary (DAVIS 2016).
+        protocol: the scoring protocol (``davis``: the official kit's; ``present``: objects that come and go),
+            see :mod:`stcnbuf.evaluation.scoring`.
         shorter_side: working resolution (frames are scaled so their shorter side has this many pixels;
             ``None`` keeps them as they are). Outputs are always at the original size.
     """
@@ -27,6 +31,7 @@ class VOSDataset(ABC):
     name = "dataset"
     scorable = False
     gt_binary = False
+    protocol = "davis"
 
     def __init__(self, root: str | Path, shorter_side: Optional[int] = None) -> None:
         self.root = Path(root).expanduser()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stcnbuf.data.base import VOSDataset
+from stcnbuf.data.base import PROTOCOLS, VOSDataset
 from stcnbuf.data.sequence import IMAGE_SUFFIXES, VideoSequence, list_images, masks_by_frame
 
 
@@ -20,14 +20,19 @@ class FolderDataset(VOSDataset):
             ``first`` (later masks are ground truth only) or ``all`` (later masks also correct tracked objects).
         resize_masks: resize masks whose size differs from their frame instead of refusing them.
         shorter_side: working resolution (``None``: native).
+        protocol: ``present`` (default: each object scored on the annotated frames after its first appearance,
+            ground truth on every frame or some) or ``davis`` (the official DAVIS kit's; every frame annotated).
     """
 
     name = "folder"
 
     def __init__(self, root: str | Path, sequences: Optional[Sequence[str]] = None,
                  annotation_use: str = "new_objects", resize_masks: bool = False,
-                 shorter_side: Optional[int] = None) -> None:
+                 shorter_side: Optional[int] = None, protocol: str = "present") -> None:
         super().__init__(root, shorter_side)
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"folder dataset: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        self.protocol = protocol
         self.annotation_use, self.resize_masks = annotation_use, resize_masks
         images = self.root / "JPEGImages"
         if not images.is_dir():
@@ -35,8 +40,9 @@ class FolderDataset(VOSDataset):
         self.single = any(p.suffix.lower() in IMAGE_SUFFIXES for p in images.iterdir())
         available = [self.root.name] if self.single else sorted(p.name for p in images.iterdir() if p.is_dir())
         self.names = self.select(sequences, available, False, str(images))
-        # scored when any sequence has every frame's mask (the others are then named as not scored)
-        self.scorable = any(self.sequence(n).fully_annotated for n in self.names)
+        # scored when any sequence can be (the others are then named as not scored)
+        self.scorable = any(self.sequence(n).fully_annotated if protocol == "davis"
+                            else len(self.sequence(n).mask_paths) > 1 for n in self.names)
 
     def _folder(self, kind: str, name: str) -> Path:
         return self.root / kind if self.single else self.root / kind / name

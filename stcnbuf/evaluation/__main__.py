@@ -56,6 +56,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     print(f"{len(result.objects)} objects of {len(jobs) - len(result.unscored)} sequences scored in {seconds:.1f} s; "
           f"wrote {args.out / 'global_results.csv'} and {args.out / 'per_sequence_results.csv'}")
+    for name, note in result.notes.items():
+        print(f"warning: {name}: {note}", file=sys.stderr)
     if result.unscored:
         print("INCOMPLETE: not scored: " + "; ".join(f"{n}: {why}" for n, why in result.unscored.items()),
               file=sys.stderr)

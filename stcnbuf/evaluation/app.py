@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+import numpy as np
 import psutil
 import torch
 from hydra.utils import instantiate
@@ -24,7 +25,7 @@ from stcnbuf.evaluation.predict import SequencePrediction
 from stcnbuf.evaluation.run_directory import SUMMARY_FILES, RunDirectory, SequenceRecord, sequence_inputs
 from stcnbuf.evaluation.scoring import score_jobs, sequence_job, write_global_csv, write_per_sequence_csv
 from stcnbuf.inference.online import OnlineSegmenter
-from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.io.atomic import atomic_write, atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.shards import result_folder, shard_of
@@ -182,7 +183,8 @@ def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord]
     jobs, unscored = [], {}
     for record in records:
         try:
-            jobs.append(sequence_job(dataset.sequence(record.name), run.predictions / record.name, dataset.gt_binary))
+            jobs.append(sequence_job(dataset.sequence(record.name), run.predictions / record.name, dataset.gt_binary,
+                                     dataset.protocol))
         except (OSError, ValueError) as error:
             unscored[record.name] = str(error)
     try:
@@ -194,10 +196,32 @@ def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord]
         return {"scoring_error": str(error), "unscored_sequences": unscored}
     for name, reason in unscored.items():
         log.error("%s is not scored: %s", name, reason)
+    for name, note in result.notes.items():
+        log.warning("%s: %s", name, note)
+    by_time = result.by_time()
     if tables:
         write_per_sequence_csv(result, run.root / "per_sequence.csv")
         write_global_csv(result, run.root / "global_results.csv")
-    return {**scores, "scored_sequences": len(jobs) - len(result.unscored), "unscored_sequences": unscored}
+        plot_by_time(by_time, run.root / "jf_over_time.png", f"{dataset.name}: {len(result.objects)} objects")
+    return {**scores, "J&F-by-tenth": by_time, "scoring_protocol": dataset.protocol, "scored_sequences": len(jobs) - len(result.unscored),
+            "unscored_sequences": unscored, "scoring_notes": result.notes}
+
+
+def plot_by_time(by_time: List[Optional[float]], path: Path, title: str) -> None:
+    """J&F per tenth of the sequences' length (``metrics.json``'s ``J&F-by-tenth``) as a forgetting curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = len(by_time)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([(i + 0.5) / bins for i in range(bins)], [np.nan if v is None else 100 * v for v in by_time], "o-")
+    ax.set(xlabel="position in the sequence (fraction of its frames)", ylabel="J&F (%)", title=title, xlim=(0, 1))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
 
 
 def _log_to_loggers(cfg: DictConfig, metrics: Dict[str, Any]) -> None:

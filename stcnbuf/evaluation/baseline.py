@@ -19,7 +19,7 @@ def copy_first_mask(dataset: VOSDataset, out_dir: Path, workers: Optional[int] =
         sequence = dataset.sequence(name)
         first = sequence.annotations()[0]
         labels = np.where(np.isin(first.labels, first.object_ids), first.labels, 0).astype(np.uint8)
-        job = sequence_job(sequence, Path(out_dir) / name, dataset.gt_binary)
+        job = sequence_job(sequence, Path(out_dir) / name, dataset.gt_binary, dataset.protocol)
         for path in job.pred_paths:
             write_label_png(path, labels)
         jobs.append(job)

@@ -16,7 +16,7 @@ from stcnbuf.runs.record import claim_folder, fingerprint
 
 log = logging.getLogger(__name__)
 #: what a run writes over all its sequences (rewritten by every run, removed with another configuration's results)
-SUMMARY_FILES = ("metrics.json", "per_sequence.csv", "global_results.csv", "submission.zip")
+SUMMARY_FILES = ("metrics.json", "per_sequence.csv", "global_results.csv", "jf_over_time.png", "submission.zip")
 
 
 def sequence_inputs(sequence: VideoSequence) -> Dict[str, Any]:

@@ -1,9 +1,18 @@
-"""DAVIS 2017 semi-supervised scoring: sequences of label maps to per-object J and F, global J&F, CSV files.
+"""Semi-supervised scoring: sequences of label maps to per-object J and F, global J&F, CSV files.
 
-The protocol of the official davis2017-evaluation kit: objects are ids ``1..N``, ``N`` the largest id of
-the first ground-truth frame (void 255 counts as background everywhere, no pixel is excluded); the first
-and the last frame are not scored; a predicted id above ``N`` is an error; global metrics are means over
-all objects of all sequences.
+Two protocols (``SequenceJob.protocol``):
+
+- ``davis``, the official davis2017-evaluation kit's, for DAVIS data: objects are ids ``1..N``, ``N`` the
+  largest id of the first ground-truth frame (void 255 counts as background everywhere, no pixel is
+  excluded); the first and the last frame are not scored; a predicted id above ``N`` is an error. When ids
+  of ``1..N`` are absent from the first frame the kit still scores them (J = F = 1 wherever both are
+  empty); the sequence is then named in :attr:`EvaluationResult.notes`.
+- ``present``, for objects that come and go (any other layout, ground truth on every frame or on some):
+  the objects are the ids present anywhere in the ground truth; each is scored on the annotated frames
+  after its first appearance (where its mask was given) up to its last one, frames in between where it is
+  absent included; a predicted id that the ground truth lacks is an error.
+
+Global metrics are means over all objects of all sequences.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from stcnbuf.data.base import PROTOCOLS
 from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.evaluation.metrics import boundary_f, jaccard, statistics
 from stcnbuf.io import atomic_write_text, read_label_png
@@ -39,6 +49,8 @@ class ObjectScore:
     name: str  #: ``<sequence>_<object id>``
     j: np.ndarray = field(repr=False)
     f: np.ndarray = field(repr=False)
+    #: where in the sequence each value was measured, as a fraction in [0, 1) of its (annotated) frames
+    positions: np.ndarray | None = field(default=None, repr=False)
     j_mean: float = field(init=False)
     j_recall: float = field(init=False)
     j_decay: float = field(init=False)
@@ -57,6 +69,7 @@ class EvaluationResult:
 
     objects: list[ObjectScore]
     unscored: dict[str, str] = field(default_factory=dict)  #: sequence -> the reason it could not be scored
+    notes: dict[str, str] = field(default_factory=dict)  #: sequence -> what a reader of its scores should know
 
     def global_metrics(self) -> dict[str, float]:
         """Object-weighted means, keyed by ``GLOBAL_COLUMNS``; J&F-Mean is the mean of J-Mean and F-Mean."""
@@ -65,6 +78,19 @@ class EvaluationResult:
             raise ValueError(f"no object was scored{' (' + reasons + ')' if reasons else ''}")
         means = {key: float(np.mean([getattr(o, attr) for o in self.objects])) for key, attr in _ATTRIBUTES.items()}
         return {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2, **means}
+
+    def by_time(self, bins: int = 10) -> list[float | None]:
+        """J&F in each ``1/bins`` of the sequences' length (a forgetting curve): per bin, the mean over the
+        objects with frames there of their mean (J + F) / 2 in it; None where no object has a frame."""
+        sums, counts = np.zeros(bins), np.zeros(bins)
+        for o in self.objects:
+            if o.positions is None:
+                continue
+            which = np.minimum((np.asarray(o.positions) * bins).astype(int), bins - 1)
+            for b in np.unique(which):
+                sums[b] += float(np.mean((o.j[which == b] + o.f[which == b]) / 2))
+                counts[b] += 1
+        return [float(s / c) if c else None for s, c in zip(sums, counts)]
 
 
 @dataclass
@@ -79,11 +105,26 @@ class SequenceJob:
     gt_paths: list[Path]
     pred_paths: list[Path]
     gt_binary: bool = False
+    protocol: str = "davis"  #: ``davis`` (every frame, in order) or ``present`` (the annotated frames, in order)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown scoring protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
-def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool = False) -> SequenceJob:
-    """The job scoring ``prediction_dir/<frame>.png`` against ``sequence``'s ground truth, which must cover every
-    frame (a ``ValueError`` names the frames without it)."""
+def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool = False,
+                 protocol: str = "davis") -> SequenceJob:
+    """The job scoring ``prediction_dir/<frame>.png`` against ``sequence``'s ground truth: under ``davis`` it
+    must cover every frame (a ``ValueError`` names the frames without it); under ``present`` the annotated
+    frames are scored, at least two of them."""
+    if protocol == "present":
+        annotated = sorted(sequence.mask_paths)
+        if len(annotated) < 2:
+            raise ValueError(f"sequence {sequence.name}: ground truth on {len(annotated)} frame, but objects are "
+                             "scored on the annotated frames after their first appearance: at least 2 are needed")
+        return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in annotated],
+                           [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in annotated],
+                           gt_binary=gt_binary, protocol=protocol)
     missing = [i for i in range(len(sequence)) if i not in sequence.mask_paths]
     if missing:
         folder = sequence.mask_paths[min(sequence.mask_paths)].parent
@@ -106,8 +147,10 @@ def _num_objects(first_gt: np.ndarray) -> int:
     return int(np.where(first_gt == VOID, 0, first_gt).max(initial=0))
 
 
-def _score_frames(name: str, num_objects: int, gt: np.ndarray, pred: np.ndarray) -> list[ObjectScore]:
-    """Scores of objects ``1..num_objects`` on the scored frames ``gt``, ``pred`` (uint8 ``[T, H, W]``)."""
+def _score_frames(name: str, num_objects: int, gt: np.ndarray, pred: np.ndarray,
+                  positions: np.ndarray | None = None) -> list[ObjectScore]:
+    """Scores of objects ``1..num_objects`` on the scored frames ``gt``, ``pred`` (uint8 ``[T, H, W]``) at
+    ``positions`` (see :attr:`ObjectScore.positions`)."""
     top = int(pred.max(initial=0))
     if top > num_objects:
         raise ValueError(f"sequence {name}: the prediction holds id {top}, but the first ground-truth frame has "
@@ -115,18 +158,78 @@ def _score_frames(name: str, num_objects: int, gt: np.ndarray, pred: np.ndarray)
     scores = []
     for k in range(1, num_objects + 1):
         gt_k, pred_k = gt == k, pred == k
-        scores.append(ObjectScore(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k)))
+        scores.append(ObjectScore(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k), positions))
     return scores
 
 
-def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray) -> list[ObjectScore]:
-    """Score one sequence from uint8 label maps ``[T, H, W]`` of all its frames (first and last included)."""
+def _davis_positions(num_frames: int) -> np.ndarray:
+    return np.arange(1, num_frames - 1) / num_frames
+
+
+def id_gaps_note(first_gt: np.ndarray) -> str | None:
+    """Under the DAVIS protocol: which ids of ``1..N`` the first ground-truth frame lacks (they are scored
+    anyway, J = F = 1 where prediction and ground truth are both empty), or None."""
+    top = _num_objects(first_gt)
+    absent = sorted(set(range(1, top + 1)) - set(np.unique(first_gt).tolist()))
+    if not absent:
+        return None
+    listed = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
+    return (f"the first ground-truth frame has ids up to {top} but not {listed}: the DAVIS protocol scores "
+            f"ids 1..{top}, absent ones as J = F = 1 where nothing is predicted (a layout other than DAVIS "
+            "scores the ids present: data=folder)")
+
+
+def object_ranges(gt: np.ndarray) -> dict[int, np.ndarray]:
+    """Under the ``present`` protocol: every id of the ground truth ``[T, H, W]`` (void and 0 aside) and the
+    positions it is scored on (after its first appearance, up to its last)."""
+    present: dict[int, list[int]] = {}
+    for t, frame in enumerate(gt):
+        for k in np.unique(frame).tolist():
+            if k not in (0, VOID):
+                present.setdefault(int(k), []).append(t)
+    return {k: np.arange(frames[0] + 1, frames[-1] + 1) for k, frames in sorted(present.items())}
+
+
+def _score_present(name: str, gt: np.ndarray, pred: np.ndarray) -> tuple[list[ObjectScore], str | None]:
+    """Objects present in ``gt`` ``[T, H, W]``, each on its own range; ``pred`` holds the same positions."""
+    ranges = object_ranges(gt)
+    if not ranges:
+        raise ValueError(f"sequence {name}: the ground truth holds no object")
+    extra = sorted(set(np.unique(pred).tolist()) - set(ranges) - {0})
+    if extra:
+        raise ValueError(f"sequence {name}: the prediction holds id(s) {extra[:10]} that its ground truth lacks "
+                         f"(objects: {sorted(ranges)})")
+    gt = np.where(gt == VOID, 0, gt)
+    scores, unscored = [], []
+    for k, positions in ranges.items():
+        if not len(positions):
+            unscored.append(k)
+            continue
+        gt_k, pred_k = gt[positions] == k, pred[positions] == k
+        scores.append(ObjectScore(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k),
+                                  positions / len(gt)))
+    if not scores:
+        raise ValueError(f"sequence {name}: no annotated frame follows the first appearance of any of its objects "
+                         f"{sorted(ranges)} (its masks are inputs only)")
+    note = (f"object(s) {unscored} appear on no annotated frame after their first one and are not scored"
+            if unscored else None)
+    return scores, note
+
+
+def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray,
+                   protocol: str = "davis") -> list[ObjectScore]:
+    """Score one sequence from uint8 label maps ``[T, H, W]`` of all its frames (first and last included)
+    under ``protocol`` (see the module)."""
     gt_labels, pred_labels = np.asarray(gt_labels), np.asarray(pred_labels)
     if gt_labels.ndim != 3 or gt_labels.shape != pred_labels.shape:
         raise ValueError(f"sequence {name}: ground truth {gt_labels.shape} and prediction {pred_labels.shape} "
                          "must be label maps [T, H, W] of one shape")
+    if protocol == "present":
+        return _score_present(name, gt_labels, pred_labels)[0]
+    SequenceJob(name, [], [], protocol=protocol)  # validates the protocol
     scored = _scored_frames(name, len(gt_labels))
-    return _score_frames(name, _num_objects(gt_labels[0]), gt_labels[scored], pred_labels[scored])
+    return _score_frames(name, _num_objects(gt_labels[0]), gt_labels[scored], pred_labels[scored],
+                         _davis_positions(len(gt_labels)))
 
 
 def _read(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -137,23 +240,34 @@ def _read(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
-def _score_job(job: SequenceJob) -> list[ObjectScore]:
-    """Read one sequence's PNGs (the frames that are scored, and the first ground truth) and score it."""
+def _score_job(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
+    """Read one sequence's PNGs (the frames that are scored, and the ground truth that decides the objects)
+    and score it; also a note for :attr:`EvaluationResult.notes`."""
     if len(job.pred_paths) != len(job.gt_paths):
         raise ValueError(f"sequence {job.name}: {len(job.pred_paths)} prediction paths for "
                          f"{len(job.gt_paths)} ground-truth frames")
-    scored = _scored_frames(job.name, len(job.gt_paths))
     first = read_label_png(job.gt_paths[0])
+    if job.protocol == "present":
+        gt = np.stack([first] + [_read(p, first.shape) for p in job.gt_paths[1:]])
+        if job.gt_binary:
+            gt = (gt > 0).astype(np.uint8)
+        needed = set(np.concatenate([r for r in object_ranges(gt).values()] + [np.zeros(0, np.int64)]).tolist())
+        pred = np.zeros_like(gt)
+        for t in sorted(needed):
+            pred[t] = _read(job.pred_paths[t], first.shape)
+        return _score_present(job.name, gt, pred)
+    scored = _scored_frames(job.name, len(job.gt_paths))
     gt = np.stack([_read(p, first.shape) for p in job.gt_paths[scored]])
     pred = np.stack([_read(p, first.shape) for p in job.pred_paths[scored]])
     if job.gt_binary:
         first, gt = (first > 0).astype(np.uint8), (gt > 0).astype(np.uint8)
-    return _score_frames(job.name, _num_objects(first), gt, pred)
+    return (_score_frames(job.name, _num_objects(first), gt, pred, _davis_positions(len(job.gt_paths))),
+            id_gaps_note(first))
 
 
-def _score_or_reason(job: SequenceJob) -> list[ObjectScore] | str:
-    """The job's scores, or why it cannot be scored (a missing or unreadable file, a size mismatch, too few
-    frames, an id above the object count): one such sequence does not cancel the others."""
+def _score_or_reason(job: SequenceJob) -> tuple[list[ObjectScore], str | None] | str:
+    """The job's scores and note, or why it cannot be scored (a missing or unreadable file, a size mismatch,
+    too few frames, an id the objects lack): one such sequence does not cancel the others."""
     try:
         return _score_job(job)
     except (OSError, ValueError) as error:
@@ -194,7 +308,9 @@ def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bo
                     raise
                 outcomes = [future.result() for future in futures]
     unscored = {job.name: outcome for job, outcome in zip(jobs, outcomes) if isinstance(outcome, str)}
-    return EvaluationResult([obj for outcome in outcomes if not isinstance(outcome, str) for obj in outcome], unscored)
+    scored = [(job, outcome) for job, outcome in zip(jobs, outcomes) if not isinstance(outcome, str)]
+    return EvaluationResult([obj for _, (objects, _) in scored for obj in objects], unscored,
+                            {job.name: note for job, (_, note) in scored if note})
 
 
 def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: list[list]) -> Path:
