@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 from stcnbuf.evaluation import (GLOBAL_COLUMNS, SequenceJob, boundary_f, jaccard, official_decay, score_jobs,
                                 score_sequence, seg2bmap, statistics, write_global_csv, write_per_sequence_csv)
 from stcnbuf.evaluation.metrics import disk, tolerance_radius
+from stcnbuf.evaluation.scoring import LVOS_COLUMNS
 from stcnbuf.io import read_label_png, write_label_png
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -266,7 +267,8 @@ def test_workers_agree_and_csvs_keep_full_precision(synthetic_jobs, tmp_path):
         np.testing.assert_array_equal(a.j, b.j)
         np.testing.assert_array_equal(a.f, b.f)
     metrics = parallel.global_metrics()
-    assert tuple(metrics) == GLOBAL_COLUMNS
+    assert tuple(metrics) == GLOBAL_COLUMNS + ("V-Mean",)
+    assert metrics["V-Mean"] == pytest.approx(np.mean([np.std((o.j + o.f) / 2) for o in parallel.objects]))
     assert metrics["J&F-Mean"] == pytest.approx((metrics["J-Mean"] + metrics["F-Mean"]) / 2)
     assert metrics["J-Mean"] == pytest.approx(np.mean([o.j_mean for o in parallel.objects]))
 
@@ -274,7 +276,9 @@ def test_workers_agree_and_csvs_keep_full_precision(synthetic_jobs, tmp_path):
         rows = list(csv.reader(file))
     assert rows[0] == ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
     assert len(rows) == 2
-    np.testing.assert_allclose([float(x) for x in rows[1]], list(metrics.values()), rtol=0, atol=1e-12)
+    np.testing.assert_allclose([float(x) for x in rows[1]], [metrics[k] for k in GLOBAL_COLUMNS], rtol=0, atol=1e-12)
+    with open(write_global_csv(parallel, tmp_path / "lvos.csv", LVOS_COLUMNS), newline="") as file:
+        assert next(csv.reader(file))[-1] == "V-Mean"
 
     with open(write_per_sequence_csv(parallel, tmp_path / "per_sequence.csv"), newline="") as file:
         rows = list(csv.reader(file))
@@ -398,7 +402,9 @@ def test_objects_are_scored_from_their_first_appearance_to_their_last():
     stray[2, 2, 2] = 7
     with pytest.raises(ValueError, match=r"id\(s\) \[7\] that its ground truth lacks \(objects: \[1, 5\]\)"):
         score_sequence("seq", gt, stray, protocol="present")
-    with pytest.raises(ValueError, match="unknown scoring protocol 'lvos'"):
+    with pytest.raises(ValueError, match="unknown scoring protocol 'mose'"):
+        score_sequence("seq", gt, pred, protocol="mose")
+    with pytest.raises(ValueError, match="lvos protocol needs the objects' ranges from the meta file"):
         score_sequence("seq", gt, pred, protocol="lvos")
 
 

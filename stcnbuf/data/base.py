@@ -11,7 +11,7 @@ from stcnbuf.data.sequence import VideoSequence
 
 log = logging.getLogger(__name__)
 #: scoring protocols (see :mod:`stcnbuf.evaluation.scoring`)
-PROTOCOLS = ("davis", "present")
+PROTOCOLS = ("davis", "present", "lvos", "lvos_official")
 
 
 class VOSDataset(ABC):
@@ -22,8 +22,8 @@ class VOSDataset(ABC):
         root: dataset folder.
         scorable: ground truth exists, so J&F can be computed locally.
         gt_binary: ground-truth masks are binary (DAVIS 2016).
-        protocol: the scoring protocol (``davis``: the official kit's; ``present``: objects that come and go),
-            see :mod:`stcnbuf.evaluation.scoring`.
+        protocol: the scoring protocol (``davis``: the official kit's; ``present``: objects that come and go;
+            ``lvos`` / ``lvos_official``: LVOS's), see :mod:`stcnbuf.evaluation.scoring`.
         shorter_side: working resolution (frames are scaled so their shorter side has this many pixels;
             ``None`` keeps them as they are). Outputs are always at the original size.
     """

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stcnbuf.data.base import PROTOCOLS, VOSDataset
+from stcnbuf.data.base import VOSDataset
 from stcnbuf.data.sequence import IMAGE_SUFFIXES, VideoSequence, list_images, masks_by_frame
+
+#: the protocols a plain folder can be scored with (it names no object ranges)
+FOLDER_PROTOCOLS = ("present", "davis")
 
 
 class FolderDataset(VOSDataset):
@@ -30,8 +33,9 @@ class FolderDataset(VOSDataset):
                  annotation_use: str = "new_objects", resize_masks: bool = False,
                  shorter_side: Optional[int] = None, protocol: str = "present") -> None:
         super().__init__(root, shorter_side)
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"folder dataset: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if protocol not in FOLDER_PROTOCOLS:
+            raise ValueError(f"folder dataset: unknown protocol {protocol!r}; choose one of "
+                             f"{', '.join(FOLDER_PROTOCOLS)} (LVOS folders: data=lvos)")
         self.protocol = protocol
         self.annotation_use, self.resize_masks = annotation_use, resize_masks
         images = self.root / "JPEGImages"

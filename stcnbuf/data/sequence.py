@@ -22,6 +22,16 @@ ANNOTATION_USES = ("first", "new_objects", "all")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+@dataclass(frozen=True)
+class ObjectRange:
+    """Where an object is annotated, in frame numbers (the integer file stems), as LVOS's meta files give it:
+    from ``start`` (its first mask, the input) to ``end`` (its last), ``frame_nums`` annotated frames."""
+
+    start: int
+    end: int
+    frame_nums: int
+
+
 @dataclass
 class VideoSequence:
     """One video: frames in order and the annotation files of some of them.
@@ -34,6 +44,7 @@ class VideoSequence:
         annotation_use: see :data:`ANNOTATION_USES`.
         binary_masks: masks are binary (DAVIS 2016: any nonzero pixel is object 1).
         resize_masks: a mask whose size differs from its frame is resized (nearest) instead of refused.
+        object_ranges: object id -> its annotated range, where the dataset names them (LVOS).
     """
 
     name: str
@@ -43,6 +54,7 @@ class VideoSequence:
     annotation_use: str = "first"
     binary_masks: bool = False
     resize_masks: bool = False
+    object_ranges: Optional[Dict[int, ObjectRange]] = None
     _sizes: Dict[int, Tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,8 @@ from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
 from stcnbuf.evaluation.predict import SequencePrediction
 from stcnbuf.evaluation.run_directory import SUMMARY_FILES, RunDirectory, SequenceRecord, sequence_inputs
-from stcnbuf.evaluation.scoring import score_jobs, sequence_job, write_global_csv, write_per_sequence_csv
+from stcnbuf.evaluation.scoring import (GLOBAL_COLUMNS, LVOS_COLUMNS, EvaluationResult, score_jobs, sequence_job,
+                                        write_global_csv, write_per_sequence_csv)
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.io.atomic import atomic_write, atomic_write_text
 from stcnbuf.io.masks import write_label_png
@@ -201,10 +202,21 @@ def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord]
     by_time = result.by_time()
     if tables:
         write_per_sequence_csv(result, run.root / "per_sequence.csv")
-        write_global_csv(result, run.root / "global_results.csv")
+        write_global_csv(result, run.root / "global_results.csv",
+                         LVOS_COLUMNS if dataset.protocol.startswith("lvos") else GLOBAL_COLUMNS)
         plot_by_time(by_time, run.root / "jf_over_time.png", f"{dataset.name}: {len(result.objects)} objects")
-    return {**scores, "J&F-by-tenth": by_time, "scoring_protocol": dataset.protocol, "scored_sequences": len(jobs) - len(result.unscored),
+    return {**scores, **_seen_and_unseen(result, getattr(dataset, "unseen", None)), "J&F-by-tenth": by_time,
+            "scoring_protocol": dataset.protocol, "scored_sequences": len(jobs) - len(result.unscored),
             "unscored_sequences": unscored, "scoring_notes": result.notes}
+
+
+def _seen_and_unseen(result: EvaluationResult, unseen: Optional[List[str]]) -> Dict[str, Any]:
+    """The global metrics of the seen and of the unseen videos, where the dataset has such a list (LVOS)."""
+    if unseen is None:
+        return {}
+    scored = {o.sequence for o in result.objects}
+    groups = {"unseen": scored & set(unseen), "seen": scored - set(unseen)}
+    return {name: result.global_metrics(names) if names else None for name, names in groups.items()}
 
 
 def plot_by_time(by_time: List[Optional[float]], path: Path, title: str) -> None:

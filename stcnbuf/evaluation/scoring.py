@@ -11,6 +11,15 @@ Two protocols (``SequenceJob.protocol``):
   the objects are the ids present anywhere in the ground truth; each is scored on the annotated frames
   after its first appearance (where its mask was given) up to its last one, frames in between where it is
   absent included; a predicted id that the ground truth lacks is an error.
+- ``lvos``, for LVOS (``data=lvos``): the objects and their annotated ranges come from the dataset's meta
+  file; each object is scored on the annotated frames of its range after its first one (its input), its last
+  one included; besides J and F, V is the standard deviation of its per-frame J&F. Decay uses the correct
+  bin edges.
+- ``lvos_official``: the official LVOS toolkit's numbers, quirks included: an object is scored on the
+  frames ``start + 5, start + 10, ...`` before its range's ``end`` (the last annotated frame is left out),
+  in an array of ``frame_nums - 2`` slots where slots no frame fills count as 0; its Decay is always 0 (its
+  per-object arrays of shape ``(1, N)`` put the whole array in every bin); V is
+  ``sqrt(round(variance, 4))``.
 
 Global metrics are means over all objects of all sequences.
 """
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,20 +41,23 @@ import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.data.base import PROTOCOLS
-from stcnbuf.data.sequence import VideoSequence
+from stcnbuf.data.sequence import ObjectRange, VideoSequence
 from stcnbuf.evaluation.metrics import boundary_f, jaccard, statistics
 from stcnbuf.io import atomic_write_text, read_label_png
 
 VOID = 255
 #: Columns of the global CSV, in the kit's order; ``ObjectScore`` attribute of each per-object mean.
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
+#: The LVOS toolkit's columns: the kit's and V-Mean (mean over objects of the std of their per-frame J&F).
+LVOS_COLUMNS = GLOBAL_COLUMNS + ("V-Mean",)
 _ATTRIBUTES = {"J-Mean": "j_mean", "J-Recall": "j_recall", "J-Decay": "j_decay",
-               "F-Mean": "f_mean", "F-Recall": "f_recall", "F-Decay": "f_decay"}
+               "F-Mean": "f_mean", "F-Recall": "f_recall", "F-Decay": "f_decay", "V-Mean": "v"}
 
 
 @dataclass(eq=False)
 class ObjectScore:
-    """One object's per-frame J and F over the scored frames, and their statistics (``statistics``)."""
+    """One object's per-frame J and F over the scored frames, their statistics (``statistics``) and ``v``, the
+    standard deviation of its per-frame J&F (LVOS's V)."""
 
     name: str  #: ``<sequence>_<object id>``
     j: np.ndarray = field(repr=False)
@@ -57,10 +70,17 @@ class ObjectScore:
     f_mean: float = field(init=False)
     f_recall: float = field(init=False)
     f_decay: float = field(init=False)
+    v: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.j_mean, self.j_recall, self.j_decay = statistics(self.j)
         self.f_mean, self.f_recall, self.f_decay = statistics(self.f)
+        self.v = float(np.std((np.asarray(self.j) + np.asarray(self.f)) / 2)) if len(self.j) else float("nan")
+
+    @property
+    def sequence(self) -> str:
+        """The sequence the object belongs to."""
+        return self.name.rsplit("_", 1)[0]
 
 
 @dataclass
@@ -71,12 +91,14 @@ class EvaluationResult:
     unscored: dict[str, str] = field(default_factory=dict)  #: sequence -> the reason it could not be scored
     notes: dict[str, str] = field(default_factory=dict)  #: sequence -> what a reader of its scores should know
 
-    def global_metrics(self) -> dict[str, float]:
-        """Object-weighted means, keyed by ``GLOBAL_COLUMNS``; J&F-Mean is the mean of J-Mean and F-Mean."""
-        if not self.objects:
+    def global_metrics(self, sequences: set[str] | None = None) -> dict[str, float]:
+        """Object-weighted means, keyed by ``LVOS_COLUMNS`` (``GLOBAL_COLUMNS`` and V-Mean); J&F-Mean is the
+        mean of J-Mean and F-Mean. ``sequences``: only the objects of these (e.g. LVOS's unseen videos)."""
+        objects = [o for o in self.objects if sequences is None or o.sequence in sequences]
+        if not objects:
             reasons = "; ".join(f"{name}: {why}" for name, why in list(self.unscored.items())[:5])
             raise ValueError(f"no object was scored{' (' + reasons + ')' if reasons else ''}")
-        means = {key: float(np.mean([getattr(o, attr) for o in self.objects])) for key, attr in _ATTRIBUTES.items()}
+        means = {key: float(np.mean([getattr(o, attr) for o in objects])) for key, attr in _ATTRIBUTES.items()}
         return {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2, **means}
 
     def by_time(self, bins: int = 10) -> list[float | None]:
@@ -105,18 +127,31 @@ class SequenceJob:
     gt_paths: list[Path]
     pred_paths: list[Path]
     gt_binary: bool = False
-    protocol: str = "davis"  #: ``davis`` (every frame, in order) or ``present`` (the annotated frames, in order)
+    protocol: str = "davis"  #: ``davis`` (every frame, in order); the others: the annotated frames, in order
+    #: ``lvos*``: the frame numbers of ``gt_paths`` and each object's range (:class:`~stcnbuf.data.sequence.ObjectRange`)
+    frame_numbers: list[int] | None = None
+    ranges: dict[int, ObjectRange] | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown scoring protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if self.protocol.startswith("lvos") and (self.ranges is None or self.frame_numbers is None):
+            raise ValueError(f"sequence {self.name}: the {self.protocol} protocol scores each object on its range "
+                             "from the dataset's meta file, and this job has none (score LVOS with data=lvos)")
 
 
 def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool = False,
                  protocol: str = "davis") -> SequenceJob:
     """The job scoring ``prediction_dir/<frame>.png`` against ``sequence``'s ground truth: under ``davis`` it
     must cover every frame (a ``ValueError`` names the frames without it); under ``present`` the annotated
-    frames are scored, at least two of them."""
+    frames are scored, at least two of them; under ``lvos*`` the annotated frames of the sequence's object
+    ranges."""
+    if protocol.startswith("lvos"):
+        annotated = sorted(sequence.mask_paths)
+        return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in annotated],
+                           [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in annotated],
+                           protocol=protocol, ranges=sequence.object_ranges,
+                           frame_numbers=[int(sequence.frame_name(i)) for i in annotated])
     if protocol == "present":
         annotated = sorted(sequence.mask_paths)
         if len(annotated) < 2:
@@ -216,6 +251,65 @@ def _score_present(name: str, gt: np.ndarray, pred: np.ndarray) -> tuple[list[Ob
     return scores, note
 
 
+def lvos_frames(span: ObjectRange, annotated: list[int], official: bool) -> tuple[list[int], int]:
+    """The frame numbers an object with range ``span`` is scored on, given the annotated frame numbers, and
+    the number of values it gets (more than the frames where the official toolkit leaves slots at 0)."""
+    if official:
+        frames = list(range(span.start, span.end, 5))[1:]
+        return frames, span.frame_nums - 2
+    frames = [t for t in annotated if span.start < t <= span.end]
+    return frames, len(frames)
+
+
+def _official_lvos_statistics(score: ObjectScore) -> None:
+    """The official LVOS toolkit's Decay (0) and V (``sqrt(round(variance, 4))``) on ``score``."""
+    jf = (score.j + score.f) / 2
+    score.j_decay = score.f_decay = 0.0
+    score.v = math.sqrt(round(float(np.mean((np.mean(jf) - jf) ** 2)), 4)) if len(jf) else float("nan")
+
+
+def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
+    """Read the frames the objects of an LVOS job are scored on and score them (see the module)."""
+    official = job.protocol == "lvos_official"
+    where = dict(zip(job.frame_numbers, range(len(job.gt_paths))))
+    last = max(span.end for span in job.ranges.values())
+    shape = read_label_png(job.gt_paths[0]).shape
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    scores, unscored = [], []
+    for k, span in sorted(job.ranges.items()):
+        frames, slots = lvos_frames(span, list(job.frame_numbers), official)
+        if len(frames) > slots:
+            raise ValueError(f"sequence {job.name}: object {k} has frame_nums {span.frame_nums} in the meta file, "
+                             f"but its range {span.start}..{span.end} holds {len(frames) + 2} frames 5 apart: the "
+                             "official toolkit fails on it (score with protocol lvos)")
+        if not frames:
+            unscored.append(k)
+            continue
+        for t in frames:
+            if t not in where:
+                raise ValueError(f"sequence {job.name}: object {k} is scored on frame {t}, which has no mask in "
+                                 f"{job.gt_paths[0].parent}")
+            if t not in cache:
+                gt = _read(job.gt_paths[where[t]], shape)
+                extra = sorted(set(np.unique(gt).tolist()) - set(job.ranges) - {0, VOID})
+                if extra:
+                    raise ValueError(f"{job.gt_paths[where[t]]} holds id(s) {extra} that the meta file does not "
+                                     f"list for {job.name} (objects: {sorted(job.ranges)})")
+                cache[t] = gt, _read(job.pred_paths[where[t]], shape)
+        gt = np.stack([cache[t][0] for t in frames]) == k
+        pred = np.stack([cache[t][1] for t in frames]) == k
+        j, f = np.zeros(slots), np.zeros(slots)
+        j[:len(frames)], f[:len(frames)] = jaccard(gt, pred), boundary_f(gt, pred)
+        score = ObjectScore(f"{job.name}_{k}", j, f, None if official else np.asarray(frames) / (last + 1))
+        if official:
+            _official_lvos_statistics(score)
+        scores.append(score)
+    if not scores:
+        raise ValueError(f"sequence {job.name}: no object has an annotated frame after its first one")
+    note = f"object(s) {unscored} have no annotated frame after their first one and are not scored" if unscored else None
+    return scores, note
+
+
 def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray,
                    protocol: str = "davis") -> list[ObjectScore]:
     """Score one sequence from uint8 label maps ``[T, H, W]`` of all its frames (first and last included)
@@ -226,6 +320,9 @@ def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray,
                          "must be label maps [T, H, W] of one shape")
     if protocol == "present":
         return _score_present(name, gt_labels, pred_labels)[0]
+    if protocol.startswith("lvos"):
+        raise ValueError(f"sequence {name}: the {protocol} protocol needs the objects' ranges from the meta file; "
+                         "score LVOS with eval.py data=lvos")
     SequenceJob(name, [], [], protocol=protocol)  # validates the protocol
     scored = _scored_frames(name, len(gt_labels))
     return _score_frames(name, _num_objects(gt_labels[0]), gt_labels[scored], pred_labels[scored],
@@ -246,6 +343,8 @@ def _score_job(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
     if len(job.pred_paths) != len(job.gt_paths):
         raise ValueError(f"sequence {job.name}: {len(job.pred_paths)} prediction paths for "
                          f"{len(job.gt_paths)} ground-truth frames")
+    if job.protocol.startswith("lvos"):
+        return _score_lvos(job)
     first = read_label_png(job.gt_paths[0])
     if job.protocol == "present":
         gt = np.stack([first] + [_read(p, first.shape) for p in job.gt_paths[1:]])
@@ -322,10 +421,12 @@ def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: list[list
     return atomic_write_text(path, text.getvalue())
 
 
-def write_global_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
-    """One row: J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay."""
+def write_global_csv(result: EvaluationResult, path: str | os.PathLike,
+                     columns: tuple[str, ...] = GLOBAL_COLUMNS) -> Path:
+    """One row of ``columns``: by default the kit's J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall,
+    F-Decay (``LVOS_COLUMNS`` adds V-Mean)."""
     metrics = result.global_metrics()
-    return _write_csv(path, GLOBAL_COLUMNS, [[metrics[key] for key in GLOBAL_COLUMNS]])
+    return _write_csv(path, columns, [[metrics[key] for key in columns]])
 
 
 def write_per_sequence_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
