@@ -33,6 +33,9 @@ def test_eval_writes_predictions_scores_and_metrics(tmp_path, data_dir, tiny_che
     for key in ("J&F-Mean", "J-Mean", "F-Mean", "fps", "peak_memory_mb", "checkpoint_sha256", "config"):
         assert metrics[key] is not None, key
     assert 0 <= metrics["J&F-Mean"] <= 1 and metrics["fps"] > 0 and metrics["complete"]
+    memory = [m for m in metrics["peak_memory_mb-by-tenth"] if m is not None]  # 8 frames and burn-in visits
+    assert len(metrics["fps-by-tenth"]) == 10 and len(memory) >= 8 and min(memory) > 0
+    assert (out / "over_time.png").stat().st_size > 1000
     assert json.loads((out / "metrics.json").read_text())["J&F-Mean"] == metrics["J&F-Mean"]
     assert sorted(p.name for p in (out / "predictions").iterdir()) == ["val_000", "val_001"]
     pngs = sorted((out / "predictions" / "val_000").glob("*.png"))
@@ -151,7 +154,7 @@ def test_a_folder_dataset_scores_objects_that_enter_late(tmp_path, data_dir, tin
     assert metrics["J&F-Mean"] is not None and metrics["scored_sequences"] == 2 and not metrics["complete"]
     assert "ground truth on 1 frame" in metrics["unscored_sequences"]["val_001"]
     assert metrics["scoring_protocol"] == "present" and len(metrics["J&F-by-tenth"]) == 10
-    assert (tmp_path / "out" / "jf_over_time.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "over_time.png").stat().st_size > 1000
     rows = [row.split(",")[0] for row in (tmp_path / "out" / "per_sequence.csv").read_text().splitlines()[1:]]
     assert rows == ["late_1", "late_2", "val_000_1"]  # the late object is scored, from frame 4
     davis = evaluate(compose("eval", overrides + ["data.protocol=davis", f"output_dir={tmp_path / 'davis'}"]))

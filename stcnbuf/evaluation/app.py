@@ -9,7 +9,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-import numpy as np
 import psutil
 import torch
 from hydra.utils import instantiate
@@ -21,12 +20,13 @@ from stcnbuf.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.data.base import VOSDataset
 from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
+from stcnbuf.evaluation.over_time import by_tenth, combine, plot_over_time
 from stcnbuf.evaluation.predict import SequencePrediction
 from stcnbuf.evaluation.run_directory import SUMMARY_FILES, RunDirectory, SequenceRecord, sequence_inputs
 from stcnbuf.evaluation.scoring import (GLOBAL_COLUMNS, LVOS_COLUMNS, EvaluationResult, score_jobs, sequence_job,
                                         write_global_csv, write_per_sequence_csv)
 from stcnbuf.inference.online import OnlineSegmenter
-from stcnbuf.io.atomic import atomic_write, atomic_write_text
+from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.shards import result_folder, shard_of
@@ -138,15 +138,18 @@ def _segment(sequence: VideoSequence, segmenter: OnlineSegmenter, inference: Dic
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     prediction = SequencePrediction(sequence, segmenter, inference, shorter_side)
-    process, peak_rss = psutil.Process(), 0
+    process, peak_rss, memory_mb = psutil.Process(), 0, []
     for index, labels in tqdm(prediction, desc=label, unit="frame", leave=False):
-        peak_rss = max(peak_rss, process.memory_info().rss)
+        rss = process.memory_info().rss
+        peak_rss = max(peak_rss, rss)
+        if len(memory_mb) < len(prediction.stats.durations):  # after a visit (not an unvisited frame's zeros)
+            memory_mb.append((torch.cuda.memory_allocated(device) if device.type == "cuda" else rss) / 2 ** 20)
         if labels is not None:
             write_label_png(run.prediction_path(name, sequence.frame_name(index)), labels)
     stats = prediction.stats
     record = SequenceRecord(name, stats.segmented, stats.seconds, len(segmenter.object_ids),
                             _peak_memory_mb(device, peak_rss), [sequence.frame_name(i) for i in sequence.outputs],
-                            stats.burn_in)
+                            stats.burn_in, by_tenth(stats.durations, memory_mb))
     run.mark_finished(record, inputs)
     log.info("%s: %d frames (%d burn-in), %d objects, %.2f fps", label, stats.segmented, stats.burn_in,
              record.objects, stats.fps or 0.0)
@@ -171,6 +174,11 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
             (run.root / name).unlink(missing_ok=True)
     if dataset.scorable and score and records:
         metrics.update(_score(dataset, run, records, workers, tables))
+    over_time = combine([r.by_tenth for r in records if r.by_tenth])
+    metrics.update({"fps-by-tenth": over_time["fps"], "peak_memory_mb-by-tenth": over_time["memory_mb"]})
+    if tables and records:
+        plot_over_time(run.root / "over_time.png", f"{dataset.name}: {len(records)} sequence(s)",
+                       metrics.get("J&F-by-tenth"), over_time["fps"], over_time["memory_mb"])
     metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))
     if isinstance(dataset, YouTubeVOSDataset) and not failures and tables:
         metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
@@ -204,7 +212,6 @@ def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord]
         write_per_sequence_csv(result, run.root / "per_sequence.csv")
         write_global_csv(result, run.root / "global_results.csv",
                          LVOS_COLUMNS if dataset.protocol.startswith("lvos") else GLOBAL_COLUMNS)
-        plot_by_time(by_time, run.root / "jf_over_time.png", f"{dataset.name}: {len(result.objects)} objects")
     return {**scores, **_seen_and_unseen(result, getattr(dataset, "unseen", None)), "J&F-by-tenth": by_time,
             "scoring_protocol": dataset.protocol, "scored_sequences": len(jobs) - len(result.unscored),
             "unscored_sequences": unscored, "scoring_notes": result.notes}
@@ -217,23 +224,6 @@ def _seen_and_unseen(result: EvaluationResult, unseen: Optional[List[str]]) -> D
     scored = {o.sequence for o in result.objects}
     groups = {"unseen": scored & set(unseen), "seen": scored - set(unseen)}
     return {name: result.global_metrics(names) if names else None for name, names in groups.items()}
-
-
-def plot_by_time(by_time: List[Optional[float]], path: Path, title: str) -> None:
-    """J&F per tenth of the sequences' length (``metrics.json``'s ``J&F-by-tenth``) as a forgetting curve."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    bins = len(by_time)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot([(i + 0.5) / bins for i in range(bins)], [np.nan if v is None else 100 * v for v in by_time], "o-")
-    ax.set(xlabel="position in the sequence (fraction of its frames)", ylabel="J&F (%)", title=title, xlim=(0, 1))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
 
 
 def _log_to_loggers(cfg: DictConfig, metrics: Dict[str, Any]) -> None:

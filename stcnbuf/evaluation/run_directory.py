@@ -16,7 +16,7 @@ from stcnbuf.runs.record import claim_folder, fingerprint
 
 log = logging.getLogger(__name__)
 #: what a run writes over all its sequences (rewritten by every run, removed with another configuration's results)
-SUMMARY_FILES = ("metrics.json", "per_sequence.csv", "global_results.csv", "jf_over_time.png", "submission.zip")
+SUMMARY_FILES = ("metrics.json", "per_sequence.csv", "global_results.csv", "over_time.png", "submission.zip")
 
 
 def sequence_inputs(sequence: VideoSequence) -> Dict[str, Any]:
@@ -36,6 +36,8 @@ class SequenceRecord:
     peak_memory_mb: float
     outputs: List[str]
     burn_in_frames: int = 0
+    #: frames, compute seconds and peak memory in each tenth of the visits (:func:`~stcnbuf.evaluation.over_time.by_tenth`)
+    by_tenth: Optional[Dict[str, List[Optional[float]]]] = None
 
 
 class RunDirectory:

@@ -8,7 +8,7 @@ yields one :class:`Step` per visit, as SAM 2's ``propagate_in_video`` does; cons
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, List, Mapping, NamedTuple, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
@@ -115,12 +115,14 @@ class RunStats:
     burn_in: int = 0
     outputs: int = 0
     seconds: float = 0.0
+    durations: List[float] = field(default_factory=list, repr=False)  #: compute seconds of each visit, in order
 
     def add(self, step: Step) -> None:
         self.segmented += 1
         self.burn_in += step.visit.action is Action.BURN_IN
         self.outputs += step.visit.output
         self.seconds += step.seconds
+        self.durations.append(step.seconds)
 
     @property
     def fps(self) -> float | None:
