@@ -77,11 +77,11 @@ def test_lvos_bad_input_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no meta file in .*valid_meta.json.*data.meta"):
         LVOSDataset(root)
     with pytest.raises(ValueError, match=r"meta.json: object 1 of v has its range end at frame 26, but .* no such"):
-        LVOSDataset(make("beyond", {1: (1, 26, 6)}))
+        LVOSDataset(make("beyond", {1: (1, 26, 6)})).sequence("v")
     with pytest.raises(ValueError, match=r"says object 2 of v first appears at frame 1, but .*00000001.png does not"):
-        LVOSDataset(make("disagree", {1: (1, 6, 2), 2: (1, 6, 2)}))
+        LVOSDataset(make("disagree", {1: (1, 6, 2), 2: (1, 6, 2)})).sequence("v")
     with pytest.raises(ValueError, match=r"starts at frame 11, which has no mask"):
-        LVOSDataset(make("nomask", {1: (11, 16, 2)}))
+        LVOSDataset(make("nomask", {1: (11, 16, 2)})).sequence("v")
     with pytest.raises(ValueError, match=r"object id 300; label PNGs hold ids 1..254"):
         LVOSDataset(make("bigid", {300: (1, 6, 2)}))
     root = make("unlisted", {1: (1, 6, 2)})
@@ -90,6 +90,9 @@ def test_lvos_bad_input_names_the_file(tmp_path):
         LVOSDataset(root)
     (root / "meta.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"meta.json is not an LVOS meta file"):
+        LVOSDataset(root)
+    (root / "meta.json").write_text('{"videos": ["v"]}')
+    with pytest.raises(ValueError, match=r"meta.json is not an LVOS meta file: \"videos\" must map"):
         LVOSDataset(root)
 
 
@@ -133,10 +136,18 @@ def test_lvos_scores_agree_with_hand_computed_values(tmp_path):
     assert official["v_1"].j_decay == 0 and official["v_1"].f_decay == 0
     assert official["v_1"].v == math.sqrt(round(2 / 9, 4))
     assert list(official["v_2"].j) == [1]  # 11..21: frame 16 only (the range's end is left out)
-    meta = json.loads((root / "meta.json").read_text())
-    meta["videos"]["v"]["objects"]["1"]["frame_range"]["frame_nums"] = 6  # one slot no frame fills: it counts 0
-    (root / "meta.json").write_text(json.dumps(meta))
-    assert list(scores("lvos_official")[0]["v_1"].j) == [1, 1, 0, 0]
+
+    def official_j_with(frame_nums):
+        meta = json.loads((root / "meta.json").read_text())
+        meta["videos"]["v"]["objects"]["1"]["frame_range"]["frame_nums"] = frame_nums
+        (root / "meta.json").write_text(json.dumps(meta))
+        result = scores("lvos_official")
+        return list(result[0]["v_1"].j) if "v_1" in result[0] else result[1].unscored["v"]
+
+    assert official_j_with(6) == [1, 1, 0, 0]  # one slot no frame fills: it counts 0
+    assert official_j_with(4) == [1, 1]  # the toolkit skips walk position frame_nums - 1 (frame 16)
+    assert "range(1, 21, 5) walks 4 frames: the official toolkit fails" in official_j_with(3)
+    official_j_with(5)
     write_label_png(root / "Annotations" / "v" / "00000016.png", _square(shape, {1: (5, 5), 7: (14, 14)}))
     assert "00000016.png holds id(s) [7] that the meta file does not list" in scores("lvos")[1].unscored["v"]
 

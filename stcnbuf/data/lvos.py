@@ -36,16 +36,20 @@ def find_meta(root: Path) -> Path:
 
 def read_meta(path: Path) -> Dict[str, Dict[int, ObjectRange]]:
     """Every video's objects and their annotated ranges from an LVOS meta JSON, checked."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"lvos: meta file not found: {path}")
     try:
         videos = json.loads(Path(path).read_text())["videos"]
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"lvos: meta file not found: {path}") from error
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
         raise ValueError(f"lvos: {path} is not an LVOS meta file ({{\"videos\": {{...}}}} expected): {error}") from error
+    if not isinstance(videos, dict) or not all(isinstance(e, dict) and isinstance(e.get("objects", {}), dict)
+                                               for e in videos.values()):
+        raise ValueError(f"lvos: {path} is not an LVOS meta file: \"videos\" must map each video to "
+                         "{\"objects\": {id: {\"frame_range\": ...}}}")
     result: Dict[str, Dict[int, ObjectRange]] = {}
     for video, entry in videos.items():
         ranges: Dict[int, ObjectRange] = {}
-        for key, obj in (entry or {}).get("objects", {}).items():
+        for key, obj in entry.get("objects", {}).items():
             try:
                 oid, span = int(key), obj["frame_range"]
                 start, end, count = int(span["start"]), int(span["end"]), int(span["frame_nums"])
@@ -100,7 +104,8 @@ class LVOSDataset(FolderDataset):
                              "every object's frame range; use the meta file of this split)")
         self.names = self.select(sequences, sorted(self.ranges), False, str(self.meta_path))
         self.unseen = self._unseen(unseen)
-        self.scorable = any(len(self.sequence(n).mask_paths) > 1 for n in self.names)
+        # scored when a video has masks beyond the first (a broken video is reported when it is evaluated)
+        self.scorable = any(len(list(self._folder("Annotations", n).glob("*.png"))) > 1 for n in self.names)
 
     def _unseen(self, unseen: Optional[str | Path]) -> Optional[List[str]]:
         path = Path(unseen).expanduser() if unseen else self.root / "unseen_videos.txt"

@@ -39,19 +39,21 @@ def combine(parts: Sequence[Dict[str, List[float]]], bins: int = BINS) -> Dict[s
 
 def plot_over_time(path: Path, title: str, jf: Optional[List[Optional[float]]], fps: List[Optional[float]],
                    memory_mb: List[Optional[float]]) -> None:
-    """J&F (when scored), fps and peak memory against the position in the sequences, one panel each."""
+    """J&F (when some part has a value), fps and peak memory against the position in the sequences, one
+    panel each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = ([("J&F (%)", [None if v is None else 100 * v for v in jf])] if jf else []) + [
-        ("frames per second", fps), ("peak memory (MiB)", memory_mb)]
+    scored = jf is not None and any(v is not None for v in jf)
+    panels = ([("J&F (%)", [None if v is None else 100 * v for v in jf], "frames")] if scored else []) + [
+        ("frames per second", fps, "visits"), ("peak memory (MiB)", memory_mb, "visits")]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
-    for ax, (label, values) in zip(axes[0], panels):
+    for ax, (label, values, unit) in zip(axes[0], panels):
         ax.plot([(i + 0.5) / len(values) for i in range(len(values))],
                 [np.nan if v is None else v for v in values], "o-")
-        ax.set(xlabel="position in the sequence (fraction of its visits)", ylabel=label, xlim=(0, 1))
+        ax.set(xlabel=f"position in the sequence (fraction of its {unit})", ylabel=label, xlim=(0, 1))
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()

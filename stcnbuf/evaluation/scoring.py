@@ -15,9 +15,10 @@ Two protocols (``SequenceJob.protocol``):
   file; each object is scored on the annotated frames of its range after its first one (its input), its last
   one included; besides J and F, V is the standard deviation of its per-frame J&F. Decay uses the correct
   bin edges.
-- ``lvos_official``: the official LVOS toolkit's numbers, quirks included: an object is scored on the
-  frames ``start + 5, start + 10, ...`` before its range's ``end`` (the last annotated frame is left out),
-  in an array of ``frame_nums - 2`` slots where slots no frame fills count as 0; its Decay is always 0 (its
+- ``lvos_official``: the official LVOS toolkit's numbers (``lvos/evaluation_mt.py``), quirks included: an
+  object is scored on the walk ``range(start, end, 5)`` less its positions 0 and ``frame_nums - 1`` (the
+  range's last annotated frame is never scored), in ``frame_nums - 2`` slots where slots no frame fills
+  count as 0; its Decay is always 0 (its
   per-object arrays of shape ``(1, N)`` put the whole array in every bin); V is
   ``sqrt(round(variance, 4))``.
 
@@ -119,7 +120,7 @@ class EvaluationResult:
 class SequenceJob:
     """The label PNGs of one sequence, one ground-truth and one prediction path per frame.
 
-    Predictions of the first and the last frame are not read (those frames are not scored).
+    Under ``davis`` the predictions of the first and the last frame are not read (those frames are not scored).
     ``gt_binary``: DAVIS 2016 grayscale masks, any nonzero pixel is object 1 (255 is the object, not void).
     """
 
@@ -253,12 +254,19 @@ def _score_present(name: str, gt: np.ndarray, pred: np.ndarray) -> tuple[list[Ob
 
 def lvos_frames(span: ObjectRange, annotated: list[int], official: bool) -> tuple[list[int], int]:
     """The frame numbers an object with range ``span`` is scored on, given the annotated frame numbers, and
-    the number of values it gets (more than the frames where the official toolkit leaves slots at 0)."""
-    if official:
-        frames = list(range(span.start, span.end, 5))[1:]
-        return frames, span.frame_nums - 2
-    frames = [t for t in annotated if span.start < t <= span.end]
-    return frames, len(frames)
+    the number of values it gets (more than the frames where the official toolkit leaves slots at 0).
+
+    Official: the toolkit walks ``range(start, end, 5)``, skips position 0 (the given mask) and position
+    ``frame_nums - 1``, and writes position ``i`` into slot ``i - 1`` of ``frame_nums - 2`` slots."""
+    if not official:
+        frames = [t for t in annotated if span.start < t <= span.end]
+        return frames, len(frames)
+    walk = list(range(span.start, span.end, 5))
+    if span.frame_nums < 2 or len(walk) > span.frame_nums:
+        raise ValueError(f"frame_nums {span.frame_nums} in the meta file, but range({span.start}, {span.end}, 5) "
+                         f"walks {len(walk)} frames: the official toolkit fails on it (frame_nums - 2 slots; "
+                         "score with protocol lvos)")
+    return [t for i, t in enumerate(walk) if 0 < i != span.frame_nums - 1], span.frame_nums - 2
 
 
 def _official_lvos_statistics(score: ObjectScore) -> None:
@@ -269,37 +277,42 @@ def _official_lvos_statistics(score: ObjectScore) -> None:
 
 
 def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
-    """Read the frames the objects of an LVOS job are scored on and score them (see the module)."""
+    """Score the objects of an LVOS job (see the module), reading each scored frame once and keeping only
+    its per-object J and F."""
     official = job.protocol == "lvos_official"
     where = dict(zip(job.frame_numbers, range(len(job.gt_paths))))
     last = max(span.end for span in job.ranges.values())
-    shape = read_label_png(job.gt_paths[0]).shape
-    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    scores, unscored = [], []
+    plans: dict[int, tuple[list[int], int]] = {}
     for k, span in sorted(job.ranges.items()):
-        frames, slots = lvos_frames(span, list(job.frame_numbers), official)
-        if len(frames) > slots:
-            raise ValueError(f"sequence {job.name}: object {k} has frame_nums {span.frame_nums} in the meta file, "
-                             f"but its range {span.start}..{span.end} holds {len(frames) + 2} frames 5 apart: the "
-                             "official toolkit fails on it (score with protocol lvos)")
-        if not frames:
+        try:
+            plans[k] = lvos_frames(span, list(job.frame_numbers), official)
+        except ValueError as error:
+            raise ValueError(f"sequence {job.name}: object {k}: {error}") from None
+    needed = sorted({t for frames, _ in plans.values() for t in frames})
+    missing = [t for t in needed if t not in where]
+    if missing:
+        raise ValueError(f"sequence {job.name}: frame(s) {missing[:5]} are scored but have no mask in "
+                         f"{job.gt_paths[0].parent}")
+    shape = read_label_png(job.gt_paths[0]).shape
+    values: dict[tuple[int, int], tuple[float, float]] = {}
+    for t in needed:
+        gt, pred = _read(job.gt_paths[where[t]], shape), _read(job.pred_paths[where[t]], shape)
+        extra = sorted(set(np.unique(gt).tolist()) - set(job.ranges) - {0, VOID})
+        if extra:
+            raise ValueError(f"{job.gt_paths[where[t]]} holds id(s) {extra} that the meta file does not list for "
+                             f"{job.name} (objects: {sorted(job.ranges)})")
+        for k, (frames, _) in plans.items():
+            if t in frames:
+                gt_k, pred_k = gt[None] == k, pred[None] == k
+                values[k, t] = float(jaccard(gt_k, pred_k)[0]), float(boundary_f(gt_k, pred_k)[0])
+    scores, unscored = [], []
+    for k, (frames, slots) in plans.items():
+        if not slots:
             unscored.append(k)
             continue
-        for t in frames:
-            if t not in where:
-                raise ValueError(f"sequence {job.name}: object {k} is scored on frame {t}, which has no mask in "
-                                 f"{job.gt_paths[0].parent}")
-            if t not in cache:
-                gt = _read(job.gt_paths[where[t]], shape)
-                extra = sorted(set(np.unique(gt).tolist()) - set(job.ranges) - {0, VOID})
-                if extra:
-                    raise ValueError(f"{job.gt_paths[where[t]]} holds id(s) {extra} that the meta file does not "
-                                     f"list for {job.name} (objects: {sorted(job.ranges)})")
-                cache[t] = gt, _read(job.pred_paths[where[t]], shape)
-        gt = np.stack([cache[t][0] for t in frames]) == k
-        pred = np.stack([cache[t][1] for t in frames]) == k
         j, f = np.zeros(slots), np.zeros(slots)
-        j[:len(frames)], f[:len(frames)] = jaccard(gt, pred), boundary_f(gt, pred)
+        for n, t in enumerate(frames):
+            j[n], f[n] = values[k, t]
         score = ObjectScore(f"{job.name}_{k}", j, f, None if official else np.asarray(frames) / (last + 1))
         if official:
             _official_lvos_statistics(score)
