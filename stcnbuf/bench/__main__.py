@@ -388,14 +388,14 @@ def run_streams(args: argparse.Namespace) -> str:
 
 
 def growth_table(results: List[Dict]) -> str:
-    """How time and memory grow: the last twelfth of the frames against the second twelfth (frames 50-100 and the
-    last 50 of a 600-frame run), and peak RSS at the end against the end of the second twelfth."""
+    """How time and memory grow: the last tenth of the frames against the second tenth (frames 1,000-2,000 and
+    the last 1,000 of a 10,000-frame run), and peak RSS at the end against the end of the second tenth."""
     rows = []
     window = None
     for result in results:
         seconds, peak = result["seconds"], result["peak_rss_mb"]
         n = len(seconds)
-        window = max(1, n // 12)
+        window = max(1, n // 10)
         early, late = sum(seconds[window:2 * window]) / window, sum(seconds[n - window:]) / window
         rows.append([result["config"]["policy"], f"{early:.3f}", f"{late:.3f}", f"{late / early:.3f}",
                      f"{peak[2 * window - 1]:.0f}", f"{peak[-1]:.0f}", f"{peak[-1] / peak[2 * window - 1]:.3f}"])
