@@ -150,6 +150,10 @@ def test_lvos_scores_agree_with_hand_computed_values(tmp_path):
     official_j_with(5)
     write_label_png(root / "Annotations" / "v" / "00000016.png", _square(shape, {1: (5, 5), 7: (14, 14)}))
     assert "00000016.png holds id(s) [7] that the meta file does not list" in scores("lvos")[1].unscored["v"]
+    write_label_png(root / "Annotations" / "v" / "00000016.png", _square(shape, {1: (5, 5)}))
+    write_label_png(root / "Annotations" / "v" / "00000006.png", _square(shape, {1: (3, 3), 2: (12, 20)}))
+    assert ("00000006.png holds object 2, whose range in the meta file is 11..21: meta file and masks disagree"
+            in scores("lvos")[1].unscored["v"])
 
 
 @pytest.mark.slow

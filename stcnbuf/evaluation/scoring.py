@@ -297,10 +297,16 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
     values: dict[tuple[int, int], tuple[float, float]] = {}
     for t in needed:
         gt, pred = _read(job.gt_paths[where[t]], shape), _read(job.pred_paths[where[t]], shape)
-        extra = sorted(set(np.unique(gt).tolist()) - set(job.ranges) - {0, VOID})
+        present = set(np.unique(gt).tolist()) - {0, VOID}
+        extra = sorted(present - set(job.ranges))
         if extra:
             raise ValueError(f"{job.gt_paths[where[t]]} holds id(s) {extra} that the meta file does not list for "
                              f"{job.name} (objects: {sorted(job.ranges)})")
+        outside = sorted(k for k in present if not job.ranges[k].start <= t <= job.ranges[k].end)
+        if outside:
+            span = job.ranges[outside[0]]
+            raise ValueError(f"{job.gt_paths[where[t]]} holds object {outside[0]}, whose range in the meta file is "
+                             f"{span.start}..{span.end}: meta file and masks disagree")
         for k, (frames, _) in plans.items():
             if t in frames:
                 gt_k, pred_k = gt[None] == k, pred[None] == k
