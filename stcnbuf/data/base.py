@@ -24,6 +24,8 @@ class VOSDataset(ABC):
         gt_binary: ground-truth masks are binary (DAVIS 2016).
         protocol: the scoring protocol (``davis``: the official kit's; ``present``: objects that come and go;
             ``lvos`` / ``lvos_official``: LVOS's), see :mod:`stcnbuf.evaluation.scoring`.
+        unseen: the sequences whose categories training never saw, where the dataset names them (LVOS):
+            results are then also reported for the seen and the unseen ones.
         shorter_side: working resolution (frames are scaled so their shorter side has this many pixels;
             ``None`` keeps them as they are). Outputs are always at the original size.
     """
@@ -32,6 +34,7 @@ class VOSDataset(ABC):
     scorable = False
     gt_binary = False
     protocol = "davis"
+    unseen: Optional[List[str]] = None
 
     def __init__(self, root: str | Path, shorter_side: Optional[int] = None) -> None:
         self.root = Path(root).expanduser()

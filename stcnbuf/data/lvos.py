@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 from stcnbuf.data.base import VOSDataset
 from stcnbuf.data.folder import FolderDataset
-from stcnbuf.data.sequence import ObjectRange, VideoSequence, list_images
+from stcnbuf.data.sequence import ObjectRange, VideoSequence
 from stcnbuf.io.masks import read_label_png
 
 #: LVOS scoring protocols: ``lvos`` (correct), ``lvos_official`` (the official toolkit's numbers, quirks included)
@@ -118,7 +118,7 @@ class LVOSDataset(FolderDataset):
     def sequence(self, name: str) -> VideoSequence:
         """The video ``name`` with its objects' ranges, checked against its frames and masks."""
         sequence = super().sequence(name)
-        frames = list_images(self._folder("JPEGImages", name))
+        frames = sequence.frame_paths
         try:
             numbers = {int(p.stem): i for i, p in enumerate(frames)}
         except ValueError as error:

@@ -212,7 +212,7 @@ def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord]
         write_per_sequence_csv(result, run.root / "per_sequence.csv")
         write_global_csv(result, run.root / "global_results.csv",
                          LVOS_COLUMNS if dataset.protocol.startswith("lvos") else GLOBAL_COLUMNS)
-    return {**scores, **_seen_and_unseen(result, getattr(dataset, "unseen", None)), "J&F-by-tenth": by_time,
+    return {**scores, **_seen_and_unseen(result, dataset.unseen), "J&F-by-tenth": by_time,
             "scoring_protocol": dataset.protocol, "scored_sequences": len(jobs) - len(result.unscored),
             "unscored_sequences": unscored, "scoring_notes": result.notes}
 

@@ -147,20 +147,16 @@ def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool 
     must cover every frame (a ``ValueError`` names the frames without it); under ``present`` the annotated
     frames are scored, at least two of them; under ``lvos*`` the annotated frames of the sequence's object
     ranges."""
-    if protocol.startswith("lvos"):
+    if protocol != "davis":
         annotated = sorted(sequence.mask_paths)
-        return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in annotated],
-                           [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in annotated],
-                           protocol=protocol, ranges=sequence.object_ranges,
-                           frame_numbers=[int(sequence.frame_name(i)) for i in annotated])
-    if protocol == "present":
-        annotated = sorted(sequence.mask_paths)
-        if len(annotated) < 2:
+        if protocol == "present" and len(annotated) < 2:
             raise ValueError(f"sequence {sequence.name}: ground truth on {len(annotated)} frame, but objects are "
                              "scored on the annotated frames after their first appearance: at least 2 are needed")
+        lvos = protocol.startswith("lvos")
         return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in annotated],
                            [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in annotated],
-                           gt_binary=gt_binary, protocol=protocol)
+                           gt_binary=gt_binary, protocol=protocol, ranges=sequence.object_ranges if lvos else None,
+                           frame_numbers=[int(sequence.frame_name(i)) for i in annotated] if lvos else None)
     missing = [i for i in range(len(sequence)) if i not in sequence.mask_paths]
     if missing:
         folder = sequence.mask_paths[min(sequence.mask_paths)].parent
@@ -285,10 +281,11 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
     plans: dict[int, tuple[list[int], int]] = {}
     for k, span in sorted(job.ranges.items()):
         try:
-            plans[k] = lvos_frames(span, list(job.frame_numbers), official)
+            plans[k] = lvos_frames(span, job.frame_numbers, official)
         except ValueError as error:
             raise ValueError(f"sequence {job.name}: object {k}: {error}") from None
-    needed = sorted({t for frames, _ in plans.values() for t in frames})
+    scored_on = {k: set(frames) for k, (frames, _) in plans.items()}
+    needed = sorted(set().union(*scored_on.values()))
     missing = [t for t in needed if t not in where]
     if missing:
         raise ValueError(f"sequence {job.name}: frame(s) {missing[:5]} are scored but have no mask in "
@@ -307,7 +304,7 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
             span = job.ranges[outside[0]]
             raise ValueError(f"{job.gt_paths[where[t]]} holds object {outside[0]}, whose range in the meta file is "
                              f"{span.start}..{span.end}: meta file and masks disagree")
-        for k, (frames, _) in plans.items():
+        for k, frames in scored_on.items():
             if t in frames:
                 gt_k, pred_k = gt[None] == k, pred[None] == k
                 values[k, t] = float(jaccard(gt_k, pred_k)[0]), float(boundary_f(gt_k, pred_k)[0])
