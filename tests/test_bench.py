@@ -57,6 +57,8 @@ def test_quick_benchmark_runs_and_writes_its_results(tmp_path):
     precision = json.loads((tmp_path / "precision.json").read_text())
     assert precision["random weights"]["median_ratio"] > 0 and len(precision["random weights"]["rounds"]["bf16"]) == 2
     assert "2 alternating rounds per side, one process" in done.stdout and "Measured on" in done.stdout
+    scoring = json.loads((tmp_path / "scoring.json").read_text())
+    assert set(scoring["rounds"]) == {"1 worker", "2 workers"} and 0 < scoring["J&F"] < 1  # equal for both
     for name in ("stream.png", "compare.png", "precision.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert (tmp_path / "summary.md").is_file()

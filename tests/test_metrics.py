@@ -309,7 +309,7 @@ def test_a_sequence_that_cannot_be_scored_is_named_and_the_others_scored(synthet
 def test_a_killed_scoring_worker_is_explained(synthetic_jobs, monkeypatch):
     import stcnbuf.evaluation.scoring as scoring
 
-    monkeypatch.setattr(scoring, "_score_or_reason", _die)
+    monkeypatch.setattr(scoring, "_run_task", _die)
     with pytest.raises(RuntimeError, match="scoring worker process died .* workers=1"):
         score_jobs(synthetic_jobs, workers=2, progress=False)
 
@@ -457,3 +457,44 @@ def test_jf_over_time_in_tenths_of_the_sequence():
     result = EvaluationResult(score_sequence("s", gt, pred))
     assert result.by_time() == [1, 1, 1, 1, 1, 0, 0, 0, 0, None]  # frames 1..10 of 12; none falls in the last tenth
     assert EvaluationResult(score_sequence("s", gt, pred, protocol="present")).by_time(2) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("protocol", ["davis", "present"])
+def test_long_sequences_scored_in_frame_blocks_agree_with_one_block(tmp_path, monkeypatch, protocol):
+    import stcnbuf.evaluation.scoring as scoring
+
+    rng = np.random.default_rng(7)
+    shape = (23, 32, 40)
+    gt = np.where(blobs(rng, shape, 0.5), 2, blobs(rng, shape, 0.3)).astype(np.uint8)
+    gt[0, :4, :4], gt[0, -4:, -4:] = 1, 2
+    if protocol == "present":
+        gt[:9][gt[:9] == 2] = 0           # object 2 enters at frame 9
+        gt[9, 5:9, 5:9] = 2
+        gt[17:][gt[17:] == 1] = 0         # object 1 leaves after frame 16
+    pred = np.where(blobs(rng, shape, 0.6), 1, gt).astype(np.uint8)
+    pred[pred == 2] = np.where(rng.random(int((pred == 2).sum())) < 0.2, 0, 2)
+    job = SequenceJob("long", write_sequence(tmp_path / "gt", gt), write_sequence(tmp_path / "pred", pred),
+                      protocol=protocol)
+    whole = {s.name: s for s in score_sequence("long", gt, pred, protocol=protocol)}
+    monkeypatch.setattr(scoring, "BLOCK_FRAMES", 4)
+    monkeypatch.setattr(scoring, "PARALLEL_FRAMES", 0)   # workers=2: the blocks in worker processes
+    assert len(scoring.frame_blocks(job, 4)) == 6  # 21 scored frames under davis, 23 under present
+    for workers in (1, 2):
+        blocks = {s.name: s for s in score_jobs([job], workers=workers, progress=False).objects}
+        assert list(blocks) == list(whole)
+        for name, score in whole.items():
+            np.testing.assert_array_equal(blocks[name].j, score.j)
+            np.testing.assert_array_equal(blocks[name].f, score.f)
+            np.testing.assert_array_equal(blocks[name].positions, score.positions)
+    if protocol == "present":  # a missing prediction matters only where an object is scored
+        job.pred_paths[20].unlink()
+        result = score_jobs([job], workers=1, progress=False)
+        assert list(result.unscored) == ["long"] and str(job.pred_paths[20]) in result.unscored["long"]
+        write_label_png(job.pred_paths[20], pred[20])
+        gt_after = gt.copy()
+        gt_after[21:] = 0
+        for t in range(21, 23):
+            write_label_png(job.gt_paths[t], gt_after[t])
+        job.pred_paths[22].unlink()
+        result = score_jobs([job], workers=1, progress=False)  # frame 22: no object scored there any more
+        assert not result.unscored

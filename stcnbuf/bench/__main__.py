@@ -1,4 +1,4 @@
-"""``python -m stcnbuf.bench [stream|compare|precision|evaluator|all]``: speed and memory figures.
+"""``python -m stcnbuf.bench [stream|compare|precision|evaluator|scoring|fps|gpu|all]``: speed and memory figures.
 
 - ``stream``: per-frame time and peak RSS on a synthetic video (480×854, 3 objects, random weights) for each
   memory policy, at several lengths; each policy in its own process so that peak RSS is its own; a plot of
@@ -11,13 +11,16 @@
 of ``--compare-frames`` frames, default 20) and report each side's median and best round, the spread and
 the ratios, with the CPU (model, AVX2 / AVX-512 / AVX-512 BF16 / AMX), thread counts and library versions.
 - ``evaluator``: the J&F evaluator against a single-threaded per-frame implementation of the official kit.
+- ``scoring``: seconds to score one long sequence (``--scoring-frames``, default 5,000, of the long synthetic
+  benchmark at ``--height`` × ``--width``) with each of ``--scoring-workers`` worker counts (frame blocks in
+  parallel), in alternating rounds.
 - ``fps``: frames per second for 1 and 3 objects × fp32 / bf16 / fp16 autocast × eager / ``torch.compile``
   (the GPU grid: ``python -m stcnbuf.bench fps --device cuda``; fp16 only on CUDA).
 - ``gpu``: the prepared GPU run (under 10 minutes on an H100/H200-class card): device memory against video
   length (``--gpu-frames`` frames, bounded against unbounded), then the ``fps`` grid; each part's results are
   written as soon as it finishes.
 
-``all`` (the default) runs the first four. Results go to ``--out`` as JSON and Markdown tables.
+``all`` (the default) runs the first five. Results go to ``--out`` as JSON and Markdown tables.
 
     python -m stcnbuf.bench                        # everything, full size (hours on a 2-core CPU)
     python -m stcnbuf.bench --quick                # small sizes: checks that everything runs
@@ -98,7 +101,7 @@ def plot(results: List[Dict], path: Path) -> None:
 
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stcnbuf.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("what", nargs="?", default="all", choices=["all", "stream", "compare", "precision", "evaluator", "fps", "gpu"])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "stream", "compare", "precision", "evaluator", "scoring", "fps", "gpu"])
     parser.add_argument("--compare-frames", type=int, default=20, help="frames of each compare/precision round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each side (compare, precision)")
     parser.add_argument("--isolate", action="store_true",
@@ -131,6 +134,8 @@ def main(argv: List[str] | None = None) -> None:
                         help="compile settings of the fps grid")
     parser.add_argument("--warm-up", type=int, default=10, help="frames left out of the fps figure")
     parser.add_argument("--window", type=int, default=10, help="frames averaged for the per-frame time")
+    parser.add_argument("--scoring-frames", type=int, default=5000, help="frames of the long sequence scored")
+    parser.add_argument("--scoring-workers", type=int, nargs="+", default=[1, 2], help="worker counts compared")
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
     parser.add_argument("--shared-data", type=Path, default=Path("../shared/data"),
                         help="the real test data for the evaluator run (davis2016/, davis2017-osvos/)")
@@ -153,6 +158,8 @@ def main(argv: List[str] | None = None) -> None:
         tables.append(run_precision(args))
     if args.what in ("all", "evaluator"):
         tables.append(run_evaluator(args))
+    if args.what in ("all", "scoring"):
+        tables.append(run_scoring(args))
     if args.what == "gpu":
         tables.append(run_device_memory(args))
         (args.out / "summary.md").write_text("\n\n".join(tables) + "\n")
@@ -262,6 +269,25 @@ def run_evaluator(args: argparse.Namespace) -> str:
          "PNG decoding alone s (1 process)", "max abs difference"],
         [[result["sequences"], f"{result['official_style_s']:.2f}", f"{result['stcnbuf_s']:.2f}",
           f"{result['speedup']:.1f}", f"{result['png_decoding_s']:.2f}", f"{result['max_abs_difference']:.1e}"]])
+    print(table)
+    return table
+
+
+def run_scoring(args: argparse.Namespace) -> str:
+    """Seconds to score one long sequence (``present`` protocol) with each number of workers."""
+    from stcnbuf.bench.machine import machine_info, machine_line
+    from stcnbuf.bench.rounds import rounds_table
+    from stcnbuf.bench.scoring import scoring_speed
+
+    frames = 300 if args.quick else args.scoring_frames
+    print(f"scoring a {frames}-frame sequence", file=sys.stderr, flush=True)
+    result = scoring_speed(args.out / "scoring", frames, args.height, args.width, args.scoring_workers, args.rounds)
+    result["machine"] = machine_info(args.device)
+    _write(args, "scoring", result)
+    baseline = next(iter(result["rounds"]))
+    table = (f"Scoring one {frames}-frame {args.width}x{args.height} sequence of 4 objects (protocol present, "
+             f"J&F {100 * result['J&F']:.2f} with every worker count), PNG decoding included; "
+             f"{machine_line(result['machine'])}\n\n" + rounds_table(result["rounds"], baseline))
     print(table)
     return table
 

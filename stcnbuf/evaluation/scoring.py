@@ -179,19 +179,54 @@ def _num_objects(first_gt: np.ndarray) -> int:
     return int(np.where(first_gt == VOID, 0, first_gt).max(initial=0))
 
 
-def _score_frames(name: str, num_objects: int, gt: np.ndarray, pred: np.ndarray,
-                  positions: np.ndarray | None = None) -> list[ObjectScore]:
-    """Scores of objects ``1..num_objects`` on the scored frames ``gt``, ``pred`` (uint8 ``[T, H, W]``) at
-    ``positions`` (see :attr:`ObjectScore.positions`)."""
-    top = int(pred.max(initial=0))
+#: scored frames per task: long sequences are scored in blocks of this many frames, in parallel
+BLOCK_FRAMES = 200
+#: one sequence is scored in worker processes from this many frames on (starting them takes seconds)
+PARALLEL_FRAMES = 1000
+
+
+@dataclass
+class BlockScores:
+    """Per-frame results on a run of consecutive scored frames of one sequence."""
+
+    gt_ids: list[set[int]]  #: the ids (0 and void aside) of each frame's ground truth
+    pred_ids: set[int]  #: every id of the predictions read
+    #: id -> (J, F) per frame, for the ids scored here; an id absent from a frame's ground truth and prediction
+    #: scores J = F = 1 there
+    values: dict[int, tuple[np.ndarray, np.ndarray]]
+    unread: dict[int, str] = field(default_factory=dict)  #: frame (in the block) -> why its prediction is missing
+
+    def j_f(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ones = np.ones(len(self.gt_ids))
+        return self.values.get(k, (ones, ones))
+
+
+def score_block(gt: np.ndarray, pred: np.ndarray, ids: list[int] | None = None) -> BlockScores:
+    """J and F per frame of uint8 label maps ``gt``, ``pred`` ``[T, H, W]`` for ``ids`` (default: every id of
+    either), void counted as background."""
+    gt = np.where(gt == VOID, 0, gt)
+    gt_ids = [set(np.flatnonzero(np.bincount(frame.ravel(), minlength=256)).tolist()) - {0} for frame in gt]
+    pred_ids = set(np.flatnonzero(np.bincount(pred.ravel(), minlength=256)).tolist()) - {0}
+    values = {}
+    for k in sorted(set().union(pred_ids, *gt_ids) if ids is None else ids):
+        gt_k, pred_k = gt == k, pred == k
+        values[k] = (jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k))
+    return BlockScores(gt_ids, pred_ids, values)
+
+
+def _joined(parts: list[BlockScores], k: int) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [part.j_f(k) for part in parts]
+    return np.concatenate([j for j, _ in pairs]), np.concatenate([f for _, f in pairs])
+
+
+def _merge_davis(name: str, num_objects: int, parts: list[BlockScores], num_frames: int) -> list[ObjectScore]:
+    """Objects ``1..num_objects`` over the scored frames (the blocks, in order) of a ``num_frames`` sequence."""
+    top = max(set().union(*(part.pred_ids for part in parts)), default=0)
     if top > num_objects:
         raise ValueError(f"sequence {name}: the prediction holds id {top}, but the first ground-truth frame has "
                          f"{num_objects} object(s)")
-    scores = []
-    for k in range(1, num_objects + 1):
-        gt_k, pred_k = gt == k, pred == k
-        scores.append(ObjectScore(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k), positions))
-    return scores
+    positions = _davis_positions(num_frames)
+    return [ObjectScore(f"{name}_{k}", *_joined(parts, k), positions) for k in range(1, num_objects + 1)]
 
 
 def _davis_positions(num_frames: int) -> np.ndarray:
@@ -211,35 +246,41 @@ def id_gaps_note(first_gt: np.ndarray) -> str | None:
             "scores the ids present: data=folder)")
 
 
-def object_ranges(gt: np.ndarray) -> dict[int, np.ndarray]:
-    """Under the ``present`` protocol: every id of the ground truth ``[T, H, W]`` (void and 0 aside) and the
-    positions it is scored on (after its first appearance, up to its last)."""
+def object_ranges(gt_ids: list[set[int]]) -> dict[int, np.ndarray]:
+    """Under the ``present`` protocol: every id of the ground truth (its ids per frame, void and 0 aside) and
+    the positions it is scored on (after its first appearance, up to its last)."""
     present: dict[int, list[int]] = {}
-    for t, frame in enumerate(gt):
-        for k in np.unique(frame).tolist():
-            if k not in (0, VOID):
-                present.setdefault(int(k), []).append(t)
+    for t, ids in enumerate(gt_ids):
+        for k in ids:
+            present.setdefault(int(k), []).append(t)
     return {k: np.arange(frames[0] + 1, frames[-1] + 1) for k, frames in sorted(present.items())}
 
 
-def _score_present(name: str, gt: np.ndarray, pred: np.ndarray) -> tuple[list[ObjectScore], str | None]:
-    """Objects present in ``gt`` ``[T, H, W]``, each on its own range; ``pred`` holds the same positions."""
-    ranges = object_ranges(gt)
+def _merge_present(name: str, parts: list[BlockScores]) -> tuple[list[ObjectScore], str | None]:
+    """Objects present in the ground truth of the blocks (every annotated frame, in order), each on its own
+    range."""
+    gt_ids = [ids for part in parts for ids in part.gt_ids]
+    ranges = object_ranges(gt_ids)
     if not ranges:
         raise ValueError(f"sequence {name}: the ground truth holds no object")
-    extra = sorted(set(np.unique(pred).tolist()) - set(ranges) - {0})
+    extra = sorted(set().union(*(part.pred_ids for part in parts)) - set(ranges))
     if extra:
         raise ValueError(f"sequence {name}: the prediction holds id(s) {extra[:10]} that its ground truth lacks "
                          f"(objects: {sorted(ranges)})")
-    gt = np.where(gt == VOID, 0, gt)
+    unread, offset = {}, 0
+    for part in parts:
+        unread.update({offset + t: why for t, why in part.unread.items()})
+        offset += len(part.gt_ids)
     scores, unscored = [], []
     for k, positions in ranges.items():
         if not len(positions):
             unscored.append(k)
             continue
-        gt_k, pred_k = gt[positions] == k, pred[positions] == k
-        scores.append(ObjectScore(f"{name}_{k}", jaccard(gt_k, pred_k), boundary_f(gt_k, pred_k),
-                                  positions / len(gt)))
+        missing = [t for t in positions.tolist() if t in unread]
+        if missing:
+            raise ValueError(unread[missing[0]])
+        j, f = _joined(parts, k)
+        scores.append(ObjectScore(f"{name}_{k}", j[positions], f[positions], positions / len(gt_ids)))
     if not scores:
         raise ValueError(f"sequence {name}: no annotated frame follows the first appearance of any of its objects "
                          f"{sorted(ranges)} (its masks are inputs only)")
@@ -335,14 +376,15 @@ def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray,
         raise ValueError(f"sequence {name}: ground truth {gt_labels.shape} and prediction {pred_labels.shape} "
                          "must be label maps [T, H, W] of one shape")
     if protocol == "present":
-        return _score_present(name, gt_labels, pred_labels)[0]
+        return _merge_present(name, [score_block(gt_labels, pred_labels)])[0]
     if protocol.startswith("lvos"):
         raise ValueError(f"sequence {name}: the {protocol} protocol needs the objects' ranges from the meta file; "
                          "score LVOS with eval.py data=lvos")
     SequenceJob(name, [], [], protocol=protocol)  # validates the protocol
     scored = _scored_frames(name, len(gt_labels))
-    return _score_frames(name, _num_objects(gt_labels[0]), gt_labels[scored], pred_labels[scored],
-                         _davis_positions(len(gt_labels)))
+    num_objects = _num_objects(gt_labels[0])
+    block = score_block(gt_labels[scored], pred_labels[scored], list(range(1, num_objects + 1)))
+    return _merge_davis(name, num_objects, [block], len(gt_labels))
 
 
 def _read(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -353,67 +395,110 @@ def _read(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
-def _score_job(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
-    """Read one sequence's PNGs (the frames that are scored, and the ground truth that decides the objects)
-    and score it; also a note for :attr:`EvaluationResult.notes`."""
+@dataclass(frozen=True)
+class FrameBlock:
+    """Frames ``start .. stop - 1`` (positions in ``job.gt_paths``) of a job, scored in one task."""
+
+    job: SequenceJob
+    start: int
+    stop: int
+
+
+def frame_blocks(job: SequenceJob, size: int = BLOCK_FRAMES) -> list[FrameBlock]:
+    """The scored frames of a ``davis`` or ``present`` job in blocks of at most ``size`` frames."""
+    if job.protocol.startswith("lvos"):
+        raise ValueError(f"sequence {job.name}: {job.protocol} jobs are scored whole")
     if len(job.pred_paths) != len(job.gt_paths):
         raise ValueError(f"sequence {job.name}: {len(job.pred_paths)} prediction paths for "
                          f"{len(job.gt_paths)} ground-truth frames")
-    if job.protocol.startswith("lvos"):
-        return _score_lvos(job)
+    scored = _scored_frames(job.name, len(job.gt_paths)) if job.protocol == "davis" else slice(0, len(job.gt_paths))
+    return [FrameBlock(job, a, min(a + size, scored.stop)) for a in range(scored.start, scored.stop, size)]
+
+
+def _score_frame_block(block: FrameBlock) -> BlockScores:
+    """Read a block's PNGs and score them: under ``davis`` ids ``1..N`` of the first ground-truth frame, and
+    every prediction must be there; under ``present`` every id, a missing prediction noted (it is an error
+    only on a frame where an object is scored)."""
+    job = block.job
     first = read_label_png(job.gt_paths[0])
-    if job.protocol == "present":
-        gt = np.stack([first] + [_read(p, first.shape) for p in job.gt_paths[1:]])
-        if job.gt_binary:
-            gt = (gt > 0).astype(np.uint8)
-        needed = set(np.concatenate([r for r in object_ranges(gt).values()] + [np.zeros(0, np.int64)]).tolist())
-        pred = np.zeros_like(gt)
-        for t in sorted(needed):
-            pred[t] = _read(job.pred_paths[t], first.shape)
-        return _score_present(job.name, gt, pred)
-    scored = _scored_frames(job.name, len(job.gt_paths))
-    gt = np.stack([_read(p, first.shape) for p in job.gt_paths[scored]])
-    pred = np.stack([_read(p, first.shape) for p in job.pred_paths[scored]])
+    gt = np.stack([_read(p, first.shape) for p in job.gt_paths[block.start:block.stop]])
+    pred = np.zeros_like(gt)
+    unread = {}
+    for t, path in enumerate(job.pred_paths[block.start:block.stop]):
+        try:
+            pred[t] = _read(path, first.shape)
+        except (OSError, ValueError) as error:
+            if job.protocol == "davis":
+                raise
+            unread[t] = str(error)
     if job.gt_binary:
         first, gt = (first > 0).astype(np.uint8), (gt > 0).astype(np.uint8)
-    return (_score_frames(job.name, _num_objects(first), gt, pred, _davis_positions(len(job.gt_paths))),
-            id_gaps_note(first))
+    ids = list(range(1, _num_objects(first) + 1)) if job.protocol == "davis" else None
+    scores = score_block(gt, pred, ids)
+    scores.unread = unread
+    return scores
 
 
-def _score_or_reason(job: SequenceJob) -> tuple[list[ObjectScore], str | None] | str:
-    """The job's scores and note, or why it cannot be scored (a missing or unreadable file, a size mismatch,
-    too few frames, an id the objects lack): one such sequence does not cancel the others."""
+def _merge_blocks(job: SequenceJob, parts: list[BlockScores]) -> tuple[list[ObjectScore], str | None]:
+    if job.protocol == "present":
+        return _merge_present(job.name, parts)
+    first = read_label_png(job.gt_paths[0])
+    if job.gt_binary:
+        first = (first > 0).astype(np.uint8)
+    return _merge_davis(job.name, _num_objects(first), parts, len(job.gt_paths)), id_gaps_note(first)
+
+
+def _run_task(task: SequenceJob | FrameBlock) -> tuple[list[ObjectScore], str | None] | BlockScores | str:
+    """An LVOS job's scores and note, or a block's scores; or why they cannot be computed (a missing or
+    unreadable file, a size mismatch): one such sequence does not cancel the others."""
     try:
-        return _score_job(job)
+        return _score_lvos(task) if isinstance(task, SequenceJob) else _score_frame_block(task)
     except (OSError, ValueError) as error:
         return str(error)
+
+
+def _task_frames(task: SequenceJob | FrameBlock) -> int:
+    return len(task.gt_paths) if isinstance(task, SequenceJob) else task.stop - task.start
 
 
 def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bool = True) -> EvaluationResult:
     """Score sequences in ``workers`` processes (default: one per CPU; 1 runs here), with a progress bar.
 
-    A sequence that cannot be scored is left out with its reason (:attr:`EvaluationResult.unscored`); a worker
-    process that dies (killed, out of memory) raises a ``RuntimeError`` saying so.
+    Sequences under ``davis`` and ``present`` are split into blocks of :data:`BLOCK_FRAMES` frames, so that one
+    long sequence (from :data:`PARALLEL_FRAMES` frames) uses every worker. A sequence that cannot be scored is left out with its reason
+    (:attr:`EvaluationResult.unscored`); a worker process that dies (killed, out of memory) raises a
+    ``RuntimeError`` saying so.
     """
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    with tqdm(total=len(jobs), desc="J&F", unit="seq", disable=not progress) as bar:
-        if workers == 1 or len(jobs) <= 1:
+    reasons: dict[int, str] = {}
+    tasks: list[tuple[int, SequenceJob | FrameBlock]] = []
+    for i, job in enumerate(jobs):
+        if job.protocol.startswith("lvos"):
+            tasks.append((i, job))
+            continue
+        try:
+            tasks += [(i, block) for block in frame_blocks(job)]
+        except ValueError as error:
+            reasons[i] = str(error)
+    total = sum(_task_frames(t) for _, t in tasks)
+    with tqdm(total=total, desc="J&F", unit="frame", disable=not progress) as bar:
+        if workers == 1 or len(tasks) <= 1 or (len(jobs) == 1 and total < PARALLEL_FRAMES):
             outcomes = []
-            for job in jobs:
-                outcomes.append(_score_or_reason(job))
-                bar.update()
+            for _, task in tasks:
+                outcomes.append(_run_task(task))
+                bar.update(_task_frames(task))
         else:
             # Fresh (spawned) workers: forking a process whose thread pools (PyTorch, OpenCV) are running can
             # deadlock the children. One OpenCV thread per worker: the processes already use the cores.
-            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
                                      initializer=cv2.setNumThreads, initargs=(1,)) as pool:
-                futures = [pool.submit(_score_or_reason, job) for job in jobs]
+                futures = {pool.submit(_run_task, task): task for _, task in tasks}
                 try:
                     for future in as_completed(futures):
                         future.result()
-                        bar.update()
+                        bar.update(_task_frames(futures[future]))
                 except BrokenProcessPool as error:
                     raise RuntimeError(f"a scoring worker process died (killed, or out of memory?) while scoring "
                                        f"{len(jobs)} sequences in {workers} processes: rerun with fewer workers "
@@ -422,8 +507,23 @@ def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bo
                     pool.shutdown(cancel_futures=True)
                     raise
                 outcomes = [future.result() for future in futures]
-    unscored = {job.name: outcome for job, outcome in zip(jobs, outcomes) if isinstance(outcome, str)}
-    scored = [(job, outcome) for job, outcome in zip(jobs, outcomes) if not isinstance(outcome, str)]
+    results: dict[int, object] = dict(reasons)
+    parts: dict[int, list[BlockScores]] = {}
+    for (i, task), outcome in zip(tasks, outcomes):
+        if i in results and isinstance(results[i], str):
+            continue
+        if isinstance(outcome, BlockScores):
+            parts.setdefault(i, []).append(outcome)
+        else:
+            results[i] = outcome
+    for i, blocks in parts.items():
+        if i not in results:
+            try:
+                results[i] = _merge_blocks(jobs[i], blocks)
+            except (OSError, ValueError) as error:
+                results[i] = str(error)
+    unscored = {jobs[i].name: r for i, r in sorted(results.items()) if isinstance(r, str)}
+    scored = [(jobs[i], r) for i, r in sorted(results.items()) if not isinstance(r, str)]
     return EvaluationResult([obj for _, (objects, _) in scored for obj in objects], unscored,
                             {job.name: note for job, (_, note) in scored if note})
 
