@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import colorsys
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,7 +39,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -101,9 +102,14 @@ class SyntheticConfig:
         return {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def key(self) -> str:
-        """A short stable hash of every field (sha1 of the sorted JSON, 10 hex digits)."""
-        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha1(text.encode()).hexdigest()[:10]
+        """A short stable hash of every field (see :func:`parameters_key`)."""
+        return parameters_key(self.as_dict())
+
+
+def parameters_key(parameters: dict) -> str:
+    """A short stable hash of generator parameters: sha1 of their sorted JSON, 10 hex digits."""
+    text = json.dumps(parameters, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def _check_split(split: str) -> None:
@@ -295,6 +301,7 @@ class _Object:
     drift: np.ndarray             # T×2 (x, y) displacement from the start position, without excursions
     position: np.ndarray          # T×2 (x, y) final trajectory (set after placement)
     excursions: List[Tuple[int, int]]
+    visible_from: int = 0         # not drawn before this frame (an object that enters the video late)
 
 
 class _Scene:
@@ -305,18 +312,23 @@ class _Scene:
         count = config.sequences(split)
         if not 0 <= index < count:
             raise ValueError(f"sequence index {index} out of range for split {split!r} with {count} sequences")
-        self.config, self.split, self.index = config, split, index
-        self.name = sequence_name(split, index)
-        self.num_frames = T = config.frames(split)
-        H, W = self.height, self.width = config.height, config.width
-        unit = self.unit = min(H, W) / 240.0
         rng = np.random.default_rng([config.seed, _SPLIT_IDS[split], index])
-        t = np.arange(T, dtype=np.float64)
+        self._setup(rng, sequence_name(split, index), config.frames(split), config.height, config.width)
+        self._add_objects(rng, int(rng.integers(1, config.max_objects + 1)))
+        self._place(rng, self.t)
+
+    def _setup(self, rng: np.random.Generator, name: str, num_frames: int, height: int, width: int) -> None:
+        """The background canvas, the camera path over it and the lighting drift."""
+        self.name = name
+        self.num_frames = T = num_frames
+        H, W = self.height, self.width = height, width
+        unit = self.unit = min(H, W) / 240.0
+        t = self.t = np.arange(T, dtype=np.float64)
 
         # background canvas, larger than the frame, and the camera path over it
         self.margin = (int(math.ceil(0.22 * H)) + 4, int(math.ceil(0.22 * W)) + 4)
         ch, cw = H + 2 * self.margin[0], W + 2 * self.margin[1]
-        self.canvas, bg_hue = _background(rng, ch, cw, unit)
+        self.canvas, self.bg_hue = _background(rng, ch, cw, unit)
         my, mx = self.margin
         self.cam_x = _sines(rng, t, (0.15 * mx, 0.4 * mx), (60, 220), 2, anchored=False)
         self.cam_y = _sines(rng, t, (0.15 * my, 0.4 * my), (60, 220), 2, anchored=False)
@@ -330,15 +342,13 @@ class _Scene:
         self.contrast = 1.0 + _sines(rng, t, (0.04, 0.15), (50, 200), 1, anchored=False)
         self.gains = np.stack([1.0 + _sines(rng, t, (0.02, 0.08), (60, 240), 1, anchored=False) for _ in range(3)], 1)
 
-        # objects
-        K = int(rng.integers(1, config.max_objects + 1))
-        self.objects: List[_Object] = []
-        for k in range(K):
-            self.objects.append(self._make_object(rng, k + 1, T, t, bg_hue))
-        order = rng.permutation(K)
+    def _add_objects(self, rng: np.random.Generator, count: int) -> None:
+        """Objects 1..count and their fixed z-order."""
+        self.objects: List[_Object] = [self._make_object(rng, k + 1, self.num_frames, self.t, self.bg_hue)
+                                       for k in range(count)]
+        order = rng.permutation(count)
         #: object ids from back to front
         self.z_order: List[int] = [self.objects[i].oid for i in order]
-        self._place(rng, t)
 
     # -- construction ---------------------------------------------------------------------------------------
 
@@ -386,7 +396,12 @@ class _Scene:
 
     def _place(self, rng: np.random.Generator, t: np.ndarray) -> None:
         """Start positions (every object clearly visible in frame 0), crossings (occlusions), excursions (exits)."""
-        H, W, T = self.height, self.width, self.num_frames
+        self._place_starts(rng)
+        self._add_crossings(rng, t)
+        self._add_excursions(rng, self.objects, t)
+
+    def _place_starts(self, rng: np.random.Generator) -> None:
+        H, W = self.height, self.width
         best, best_score = None, -1.0
         for attempt in range(60):
             starts = []
@@ -403,7 +418,9 @@ class _Scene:
         for obj, start in zip(self.objects, best):
             obj.position = obj.drift + np.asarray(start)
 
-        # crossings: an object steers towards another one, so that they overlap (occlusion) around time tc
+    def _add_crossings(self, rng: np.random.Generator, t: np.ndarray) -> None:
+        """An object steers towards another one, so that they overlap (occlusion) around a time tc."""
+        T = self.num_frames
         if len(self.objects) >= 2 and T >= 8:
             n = max(1, int(round(T / 120)))
             previous = 0
@@ -424,8 +441,10 @@ class _Scene:
                 a.position = a.position + ramp[:, None] * offset[None, :]
                 previous = tc
 
-        # excursions: some objects leave the frame across the nearest border and come back later
-        for obj in self.objects:
+    def _add_excursions(self, rng: np.random.Generator, objects: List[_Object], t: np.ndarray) -> None:
+        """Some of ``objects`` leave the frame across the nearest border and come back (8..70 frames later)."""
+        T = self.num_frames
+        for obj in objects:
             if T < 10 or rng.random() >= 0.55:
                 continue
             n = max(1, int(round(T / 160)))
@@ -447,7 +466,6 @@ class _Scene:
         return min(fractions)
 
     def _add_excursion(self, rng: np.random.Generator, obj: _Object, t0: int, length: int, t: np.ndarray) -> None:
-        H, W = self.height, self.width
         s = (t - t0) / length
         up, hold = rng.uniform(0.33, 0.43), rng.uniform(0.08, 0.22)
         profile = _smoothstep(s / up) * (1 - _smoothstep((s - up - hold) / up))
@@ -455,6 +473,14 @@ class _Scene:
         if not plateau.any():
             return
         mid = int(np.clip(t0 + length // 2, 0, len(t) - 1))
+        if self._push_out(obj, profile, plateau, mid, up * length):
+            obj.excursions.append((t0, t0 + length))
+
+    def _push_out(self, obj: _Object, profile: np.ndarray, hidden: np.ndarray, mid: int, ramp: float) -> bool:
+        """Move ``obj`` across the border nearest to it at frame ``mid`` by ``profile`` times the distance that
+        hides it on every ``hidden`` frame; nothing moves (False) when the ``ramp`` frames would need an
+        implausible speed."""
+        H, W = self.height, self.width
         x, y = obj.position[mid]
         distances = {(-1, 0): x, (1, 0): W - x, (0, -1): y, (0, 1): H - y}
         direction = min(distances, key=distances.get)
@@ -464,12 +490,12 @@ class _Scene:
         coord = obj.position @ d
         border = {(-1, 0): 0.0, (1, 0): float(W), (0, -1): 0.0, (0, 1): float(H)}[direction] * float(d.sum())
         needed = border + reach - coord
-        amplitude = float(needed[plateau].max()) + 2.0
-        # the excursion's own peak speed (smoothstep: 1.5 × the mean speed of the ramp) stays plausible
-        if 1.5 * amplitude / (up * length) > 16.0 * self.unit:
-            return
+        amplitude = float(needed[hidden].max()) + 2.0
+        # the ramp's peak speed (smoothstep: 1.5 × the mean speed of the ramp) stays plausible
+        if 1.5 * amplitude / ramp > 16.0 * self.unit:
+            return False
         obj.position = obj.position + profile[:, None] * amplitude * d[None, :]
-        obj.excursions.append((t0, t0 + length))
+        return True
 
     # -- rendering ------------------------------------------------------------------------------------------
 
@@ -505,7 +531,7 @@ class _Scene:
             y0, y1 = max(0, int(math.floor(p[1] - reach))), min(H, int(math.ceil(p[1] + reach)) + 1)
             if masks:
                 full[oid] = np.zeros((H, W), bool)
-            if x1 <= x0 or y1 <= y0:
+            if x1 <= x0 or y1 <= y0 or frame < obj.visible_from:
                 continue
             shift = p - b @ np.array([obj.centre, obj.centre]) - np.array([x0, y0])
             warped = cv2.warpAffine(self._sprite_at(obj, frame, appearance), np.hstack([b, shift[:, None]]),
@@ -546,18 +572,26 @@ def generate_sequence(config: SyntheticConfig, split: str, index: int) -> Iterat
     return iter(_Scene(config, split, index))
 
 
-def _write_sequence(config: SyntheticConfig, split: str, index: int, root: Path) -> str:
-    name = sequence_name(split, index)
-    images = root / "JPEGImages" / "480p" / name
-    annotations = root / "Annotations" / "480p" / name
+def write_frames(frames: Iterator[Tuple[np.ndarray, np.ndarray]], images: Path, annotations: Path) -> int:
+    """Write (RGB frame, label map) pairs as ``images/00000.jpg`` and ``annotations/00000.png`` ...; returns
+    the number of frames."""
     images.mkdir(parents=True, exist_ok=True)
     annotations.mkdir(parents=True, exist_ok=True)
-    for frame, (image, labels) in enumerate(generate_sequence(config, split, index)):
+    count = 0
+    for frame, (image, labels) in enumerate(frames):
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
-            raise RuntimeError(f"JPEG encoding failed for {name} frame {frame}")
+            raise RuntimeError(f"JPEG encoding failed for {images / f'{frame:05d}.jpg'}")
         (images / f"{frame:05d}.jpg").write_bytes(data.tobytes())
         write_label_png(annotations / f"{frame:05d}.png", labels)
+        count += 1
+    return count
+
+
+def _write_sequence(config: SyntheticConfig, split: str, index: int, root: Path) -> str:
+    name = sequence_name(split, index)
+    write_frames(generate_sequence(config, split, index), root / "JPEGImages" / "480p" / name,
+                 root / "Annotations" / "480p" / name)
     return name
 
 
@@ -592,6 +626,22 @@ def _workers(total_frames: int) -> int:
     return max(1, min(cpus, 8)) if total_frames >= 600 else 1
 
 
+@contextlib.contextmanager
+def worker_map(workers: int) -> Iterator[Callable]:
+    """A ``map`` over ``workers`` spawned processes (the built-in ``map`` for one worker)."""
+    if workers <= 1:
+        yield map
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    # spawn: safe even when the caller runs threads (torch, data loaders); costs about a second
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    try:
+        yield pool.map
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def write_dataset(config: SyntheticConfig, root: Path, workers: Optional[int] = None) -> Path:
     """Write the whole dataset into ``root`` (created if needed); ``synthetic.json`` is written last."""
     root = Path(root)
@@ -601,37 +651,25 @@ def write_dataset(config: SyntheticConfig, root: Path, workers: Optional[int] = 
     sets.mkdir(parents=True, exist_ok=True)
     total = sum(config.sequences(s) * config.frames(s) for s in SPLITS)
     workers = _workers(total) if workers is None else max(1, int(workers))
-    pool = None
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        # spawn: safe even when the caller runs threads (torch, data loaders); costs about a second
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker)
-    try:
+    with worker_map(workers) as jobs_map:
         for split in SPLITS:
             count = config.sequences(split)
-            names: List[str] = []
             jobs = [(config, split, i, str(root)) for i in range(count)]
-            results = pool.map(_write_sequence_job, jobs) if pool is not None else map(_write_sequence_job, jobs)
-            for name in tqdm(results, total=count, desc=f"synthetic {split}", unit="seq", leave=True):
-                names.append(name)
+            names = list(tqdm(jobs_map(_write_sequence_job, jobs), total=count, desc=f"synthetic {split}",
+                              unit="seq", leave=True))
             atomic_write_text(sets / f"{split}.txt", "".join(f"{n}\n" for n in names))
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     atomic_write_text(root / META_FILE, json.dumps(metadata(config), indent=2, sort_keys=True) + "\n")
     return root
 
 
-def _matches(path: Path, config: SyntheticConfig) -> bool:
-    """``path`` holds a complete dataset generated from exactly ``config`` by this format version."""
+def _matches(path: Path, meta: dict) -> bool:
+    """``path`` holds a complete dataset whose metadata file names the generator, format version and
+    parameters of ``meta``."""
     try:
-        meta = json.loads((path / META_FILE).read_text())
+        found = json.loads((path / meta["meta_file"]).read_text())
     except (OSError, ValueError):
         return False
-    return (isinstance(meta, dict) and meta.get("format_version") == FORMAT_VERSION
-            and meta.get("config") == config.as_dict())
+    return isinstance(found, dict) and all(found.get(k) == meta[k] for k in ("generator", "format_version", "config"))
 
 
 def _remove_abandoned(data_dir: Path, name: str) -> None:
@@ -645,29 +683,30 @@ def _remove_abandoned(data_dir: Path, name: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
-    """The dataset for ``config`` under ``data_dir`` (``synthetic-<key>``), generated if absent or invalid.
+def ensure_generated(data_dir: Path, name: str, meta: dict, write: Callable[[Path], Path]) -> Path:
+    """The generated dataset ``data_dir/name``, written by ``write(folder)`` if absent or invalid.
 
-    A folder whose ``synthetic.json`` matches ``config`` is reused. Otherwise the dataset is written into a
+    ``meta`` holds ``meta_file`` (the file ``write`` writes last), ``generator``, ``format_version`` and
+    ``config``: a folder whose metadata file matches them is reused. Otherwise the dataset is written into a
     temporary sibling folder and renamed into place only when complete, so an interrupted run never leaves
-    a folder that looks complete; a folder with the right name but a missing or different ``synthetic.json``
-    is replaced, and temporary folders of killed generations are removed.
+    a folder that looks complete; a folder with the right name but a missing or different metadata file is
+    replaced, and temporary folders of killed generations are removed.
     """
     data_dir = Path(data_dir).expanduser()
-    final = data_dir / f"synthetic-{config.key()}"
-    if _matches(final, config):
-        log.info("reusing synthetic dataset %s", final)
+    final = data_dir / name
+    if _matches(final, meta):
+        log.info("reusing generated dataset %s", final)
         return final
     data_dir.mkdir(parents=True, exist_ok=True)
     if final.exists():
         log.warning("%s is incomplete or was made from other parameters; regenerating it", final)
     _remove_abandoned(data_dir, final.name)
     tmp = data_dir / f".{final.name}.partial-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    log.info("generating synthetic dataset %s", final)
+    log.info("generating dataset %s", final)
     try:
-        write_dataset(config, tmp)
+        write(tmp)
         if final.exists() or final.is_symlink():
-            if _matches(final, config):  # another process finished first
+            if _matches(final, meta):  # another process finished first
                 shutil.rmtree(tmp)
                 return final
             stale = data_dir / f".{final.name}.stale-{uuid.uuid4().hex[:8]}"
@@ -676,7 +715,7 @@ def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
         try:
             os.replace(tmp, final)
         except OSError:
-            if _matches(final, config):  # lost a race with another process
+            if _matches(final, meta):  # lost a race with another process
                 shutil.rmtree(tmp)
                 return final
             raise
@@ -684,6 +723,13 @@ def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
+    """The dataset for ``config`` under ``data_dir`` (``synthetic-<key>``), generated if absent or invalid
+    (see :func:`ensure_generated`)."""
+    meta = {"meta_file": META_FILE, **metadata(config)}
+    return ensure_generated(data_dir, f"synthetic-{config.key()}", meta, lambda folder: write_dataset(config, folder))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
