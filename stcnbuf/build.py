@@ -99,4 +99,5 @@ def build_plan(inference_cfg, segmenter: OnlineSegmenter, num_frames: int, annot
         return stream_plan(num_frames, annotated, segmenter.mem_every, ring, backward)
     init = min(annotated) if init_frame is None else int(init_frame)
     return offline_plan(num_frames, init, segmenter.mem_every, ring, inf.get("order", "strided"),
-                        int(inf.get("burn_in_passes", 1)), int(inf.get("seed", 0)), backward, annotated)
+                        int(inf.get("burn_in_passes", 1)), int(inf.get("seed", 0)), backward, annotated,
+                        bool(inf.get("burn_in_every_frame", False)))

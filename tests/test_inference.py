@@ -114,6 +114,19 @@ def test_burn_in_writes_every_mem_every_th_frame_of_each_pass(net, video):
     assert final == list(range(1, len(frames)))
 
 
+def test_burn_in_every_frame_stores_the_same_frames_and_uses_the_ring(net, video):
+    frames, labels = video
+    runs = {}
+    for every in (False, True):
+        seg = OnlineSegmenter(net, MemoryBank("unbounded", temp_size=1), mem_every=3)
+        offline = OfflineSegmenter(seg, order="none", burn_in_passes=1, burn_in_every_frame=every)
+        result = offline.run(frames, labels[0], init_frame=0)
+        runs[every] = (seg.memory.stats()["frames"], offline.plan(len(frames), 0).burn_in_visits, result.labels)
+    assert runs[True][0] == runs[False][0]                      # the same permanent frames
+    assert runs[True][1] == len(frames) - 1 and runs[False][1] == (len(frames) - 1) // 3
+    assert len(runs[True][2]) == len(frames)
+
+
 def test_orderings():
     order = bit_reversal_order(10)
     assert sorted(order) == list(range(10))

@@ -40,6 +40,17 @@ def test_offline_plan_burns_in_then_runs_the_final_pass():
     assert plan[0].action is Action.START and plan[0].frame == 5
 
 
+def test_burn_in_every_frame_segments_each_frame_of_a_pass_with_the_ring():
+    plan = offline_plan(11, 5, mem_every=2, ring=True, order="none", burn_in_passes=1, burn_in_every_frame=True)
+    burn_in = [v for v in plan.visits if v.action is Action.BURN_IN]
+    assert [v.frame for v in burn_in] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert [v.write for v in burn_in] == [T, P] * 5   # the same frames into permanent memory as without it
+    assert [v.frame for v in burn_in if v.new_run] == [0] and not any(v.output for v in burn_in)
+    assert plan.outputs == offline_plan(11, 5, 2, True, "none", 1).outputs
+    no_ring = offline_plan(11, 5, 2, False, "none", 1, burn_in_every_frame=True)
+    assert [v.write for v in no_ring.visits if v.action is Action.BURN_IN] == [N, P] * 5
+
+
 def test_offline_without_burn_in_is_the_stream_plan():
     assert offline_plan(9, 0, 3, True, "strided", 0) == stream_plan(9, [0], 3, True)
     assert offline_plan(9, 4, 3, False, "random", 0, annotated=[4, 7]) == stream_plan(9, [4, 7], 3, False)

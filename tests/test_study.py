@@ -13,7 +13,7 @@ from tests.conftest import REPO
 
 def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     runs = study_runs()
-    assert len(runs) == 4 * 5 + 1 + 2 * 4
+    assert len(runs) == 4 * 5 + 1 + 2 * 4 + 2
     by_name = {r.name: r for r in runs}
     assert by_name["fifo-c8"].overrides() == ["memory=fifo", "memory.capacity=8", "inference=online"]
     assert by_name["random_pixel-c64"].overrides()[0] == "memory=buffer"
@@ -21,8 +21,9 @@ def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     assert by_name["random_pixel-c16-burn2-reverse"].overrides() == [
         "memory=buffer", "memory.capacity=16", "inference=offline", "inference.burn_in_passes=2",
         "inference.order=reverse"]
+    assert by_name["random_pixel-c16-burn1-strided-every"].overrides()[-1] == "inference.burn_in_every_frame=true"
     assert len(study_runs(["fifo"], [4], [], unbounded=False)) == 1
-    seeded = {r.name: r for r in study_runs(["fifo", "reservoir"], [4, 16], [], seeds=[0, 1, 2])}
+    seeded = {r.name: r for r in study_runs(["fifo", "reservoir"], [4, 16], [], seeds=[0, 1, 2], every_frame_orders=[])}
     assert "fifo-c16-seed1" not in seeded      # fifo makes no random choice
     assert seeded["reservoir-c16-seed2"].overrides() == ["memory=reservoir", "memory.capacity=16", "memory.seed=2",
                                                          "inference=online"]
@@ -51,7 +52,8 @@ def _fake_run(runs_dir, name, jf, objects, complete=True):
 
 
 def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
-    runs = [StudyRun("fifo-c4", "policy", "fifo", 4, 0, None), StudyRun("unbounded", "policy", "unbounded", None, 0, None),
+    runs = [StudyRun("fifo-c4", "policy", "fifo", 4, 0, None),
+            StudyRun("unbounded", "policy", "unbounded", None, 0, None),
             StudyRun("random_pixel-c16-burn1-none", "burn_in", "random_pixel", 16, 1, "none"),
             StudyRun("fifo-c64", "policy", "fifo", 64, 0, None)]
     per_object = {"long_00_700f": {1: (0.2, 0.4), 2: (0.5, 0.5), 3: (0.6, 0.8), 4: (0.9, 0.9)},
@@ -70,7 +72,7 @@ def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
     (tmp_path / study.MACHINE_FILE).write_text("Some CPU (avx2), 2 physical cores\n")
     md = write_summary(runs, tmp_path / "docs", tmp_path, "study --out docs -- model.checkpoint=x.ckpt").read_text()
     assert "| fifo | 4 | 0 | 50.0 | 48.0 | 52.0 | 40.0 | 55.0 | 65.0 | 55.0 | 10.0 | 900.0 |" in md
-    assert "| random_pixel | 16 | 1 | none | 40.0 |" in md and "Some CPU (avx2)" in md
+    assert "| random_pixel | 16 | 1 | none | False | 40.0 |" in md and "Some CPU (avx2)" in md
     assert "model.checkpoint=x.ckpt" in md
     with open(tmp_path / "docs" / "study.csv") as f:
         assert [r["run"] for r in csv.DictReader(f)] == ["fifo-c4", "unbounded", "random_pixel-c16-burn1-none"]
@@ -83,8 +85,10 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("STCNBUF_ROOT", str(REPO))
     out, runs_dir = tmp_path / "study", tmp_path / "runs"
-    args = ["--out", str(out), "--runs", str(runs_dir), "--policies", "fifo", "--capacities", "3", "--no-unbounded", "--passes", "1",
-            "--orders", "strided", "--", f"model.checkpoint={tiny_checkpoint}", f"paths.data_dir={tmp_path / 'data'}",
+    args = ["--out", str(out), "--runs", str(runs_dir), "--policies", "fifo", "--capacities", "3", "--no-unbounded",
+            "--passes", "1",
+            "--orders", "strided", "--every-frame-orders", "--", f"model.checkpoint={tiny_checkpoint}",
+            f"paths.data_dir={tmp_path / 'data'}",
             "data.frames=[200]", "data.absence=60", "data.height=64", "data.width=96", "logger=none", "workers=1"]
     assert study.main(args) == 0
     rows = list(csv.DictReader(open(out / "study.csv")))

@@ -45,8 +45,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.data.folder import FolderDataset
-from stcnbuf.data.synthetic import (_Object, _Scene, _smoothstep, _workers, ensure_generated, parameters_key, worker_map,
-                                    write_frames)
+from stcnbuf.data.synthetic import (_Object, _Scene, _smoothstep, _workers, ensure_generated, parameters_key,
+                                    worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ again finishes an interrupted study, and ``--summary-only`` rebuilds the table a
 
 Written into ``OUT``: ``study.csv`` (one row per run), ``study.md`` (the tables, the machine, the command),
 ``capacity.png`` (J&F, J&F of the object that is away longer than the buffer spans and of the one that
-enters late, fps and peak memory against capacity, a line per policy, the unbounded memory dashed), ``over_time.png`` (J&F per tenth of
-the videos) and ``burn_in.png`` (J&F per burn-in order and number of passes).
+enters late, fps and peak memory against capacity, a line per policy, the unbounded memory dashed),
+``over_time.png`` (J&F per tenth of the videos) and ``burn_in.png`` (J&F per burn-in setting).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class StudyRun:
     passes: int
     order: Optional[str]
     seed: int = 0       # memory.seed: the random choices of the random policies
+    every_frame: bool = False   # inference.burn_in_every_frame: burn-in segments every frame, with the ring
 
     def overrides(self) -> List[str]:
         memory = next((config for config, policy in BOUNDED.items() if policy == self.policy), self.policy)
@@ -62,21 +63,24 @@ class StudyRun:
         result += [f"memory.seed={self.seed}"] if self.seed else []
         if self.group == "policy":
             return result + ["inference=online"]
-        return result + ["inference=offline", f"inference.burn_in_passes={self.passes}", f"inference.order={self.order}"]
+        result += ["inference=offline", f"inference.burn_in_passes={self.passes}", f"inference.order={self.order}"]
+        return result + (["inference.burn_in_every_frame=true"] if self.every_frame else [])
 
 
 def study_runs(policies: Sequence[str] = tuple(BOUNDED.values()), capacities: Sequence[int] = CAPACITIES,
                burn_in_policies: Sequence[str] = ("random_pixel",), reference_capacity: int = 16,
                passes: Sequence[int] = PASSES, orders: Sequence[str] = ORDERS,
-               unbounded: bool = True, seeds: Sequence[int] = ()) -> List[StudyRun]:
+               unbounded: bool = True, seeds: Sequence[int] = (),
+               every_frame_orders: Sequence[str] = ("none", "strided")) -> List[StudyRun]:
     """The runs of the study: every bounded policy at every capacity online, the unbounded memory online,
     then every burn-in policy at ``reference_capacity`` with every number of passes and order; and, for the
     spread of the random policies, each of them online at ``reference_capacity`` with every other memory seed
-    of ``seeds``."""
+    of ``seeds``; and one burn-in pass that segments every frame (with the ring) in each of
+    ``every_frame_orders``, which tells whether sparse, ring-less burn-in is what costs."""
     unknown = [p for p in (*policies, *burn_in_policies) if p not in BOUNDED.values()]
     if unknown:
         raise ValueError(f"unknown bounded policies {unknown}; choose from {', '.join(BOUNDED.values())}")
-    bad_orders = [o for o in orders if o not in ORDERS]
+    bad_orders = [o for o in (*orders, *every_frame_orders) if o not in ORDERS]
     if bad_orders:
         raise ValueError(f"unknown burn-in orders {bad_orders}; choose from {', '.join(ORDERS)}")
     runs = [StudyRun(f"{p}-c{c}", "policy", p, int(c), 0, None) for p in policies for c in capacities]
@@ -86,6 +90,8 @@ def study_runs(policies: Sequence[str] = tuple(BOUNDED.values()), capacities: Se
         runs.append(StudyRun("unbounded", "policy", "unbounded", None, 0, None))
     runs += [StudyRun(f"{p}-c{reference_capacity}-burn{n}-{o}", "burn_in", p, int(reference_capacity), int(n), o)
              for p in burn_in_policies for n in passes for o in orders]
+    runs += [StudyRun(f"{p}-c{reference_capacity}-burn1-{o}-every", "burn_in", p, int(reference_capacity), 1, o,
+                      every_frame=True) for p in burn_in_policies for o in every_frame_orders]
     return runs
 
 
@@ -161,6 +167,7 @@ def collect(runs: Sequence[StudyRun], runs_dir: Path) -> List[Dict[str, Any]]:
         objects = _object_scores(folder)
         rows.append({"run": run.name, "group": run.group, "policy": run.policy, "capacity": run.capacity,
                      "burn_in_passes": run.passes, "order": run.order, "seed": run.seed,
+                     "every_frame": run.every_frame if run.group == "burn_in" else None,
                      "J&F": _percent(metrics.get("J&F-Mean")), "J": _percent(metrics.get("J-Mean")),
                      "F": _percent(metrics.get("F-Mean")),
                      **{f"J&F {event}": _percent(objects.get(i + 1)) for i, event in enumerate(EVENTS)},
@@ -216,8 +223,8 @@ def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: 
                                          "peak_memory_mb"])]
     if burn_rows:
         text += ["## Burn-in passes x order (offline)", "",
-                 _markdown(burn_rows, ["policy", "capacity", "burn_in_passes", "order", "J&F", *events, "fps",
-                                       "peak_memory_mb"])]
+                 _markdown(burn_rows, ["policy", "capacity", "burn_in_passes", "order", "every_frame", "J&F", *events,
+                                       "fps", "peak_memory_mb"])]
     text += ["## J&F per tenth of the videos", "",
              _markdown([{"run": r["run"], **{f"{i + 1}": v for i, v in enumerate(r["J&F-by-tenth"])}} for r in rows],
                        ["run", *[str(i + 1) for i in range(10)]])]
@@ -284,7 +291,8 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
 
     if burn:
         fig, ax = plt.subplots(figsize=(7, 4))
-        labels = [f"{r['policy']}\n{r['burn_in_passes']}x {r['order']}" for r in burn]
+        labels = [f"{r['policy']}\n{r['burn_in_passes']}x {r['order']}" + ("\nevery frame" if r["every_frame"] else "")
+                  for r in burn]
         ax.bar(range(len(burn)), [r["J&F"] for r in burn], color="tab:blue")
         reference = next((r for r in policy_rows if r["policy"] == burn[0]["policy"]
                           and r["capacity"] == burn[0]["capacity"]), None)
@@ -314,6 +322,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="capacity of the burn-in runs and of the runs with other memory seeds")
     parser.add_argument("--passes", nargs="+", type=int, default=list(PASSES))
     parser.add_argument("--orders", nargs="+", default=list(ORDERS))
+    parser.add_argument("--every-frame-orders", nargs="*", default=["none", "strided"],
+                        help="orders of the one-pass burn-in runs that segment every frame (with the ring)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[],
                         help="memory seeds besides 0 for the random policies at --reference-capacity (their spread)")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the table and plots, run nothing")
@@ -321,7 +331,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         runs = study_runs(args.policies, args.capacities, args.burn_in_policies, args.reference_capacity,
-                          args.passes, args.orders, not args.no_unbounded, args.seeds)
+                          args.passes, args.orders, not args.no_unbounded, args.seeds, args.every_frame_orders)
     except ValueError as error:
         parser.error(str(error))
     runs_dir = args.runs or args.out / "runs"

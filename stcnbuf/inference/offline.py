@@ -27,7 +27,8 @@ class OfflineSegmenter:
 
     1. The annotated frame starts the memory.
     2. ``burn_in_passes`` passes visit the other frames in ``order``; every ``mem_every``-th frame of a
-       pass is segmented from the memory and written to it. The temporary ring is not used.
+       pass is segmented from the memory and written to it. The temporary ring is not used (with
+       ``burn_in_every_frame`` every frame of a pass is segmented, the ring holding the pass's previous one).
     3. The final pass goes forward from the annotated frame to the end and then backward to the start,
        following the online schedule (temporary ring included); its results are returned in frame order.
 
@@ -37,18 +38,19 @@ class OfflineSegmenter:
     """
 
     def __init__(self, segmenter: OnlineSegmenter, order: str = "strided", burn_in_passes: int = 1,
-                 seed: int = 0) -> None:
+                 seed: int = 0, burn_in_every_frame: bool = False) -> None:
         self.segmenter = segmenter
         self.order = order
         self.burn_in_passes = int(burn_in_passes)
         self.seed = int(seed)
+        self.burn_in_every_frame = bool(burn_in_every_frame)
         self.plan(2, 0)  # validates order and passes
 
     def plan(self, num_frames: int, init_frame: int) -> Plan:
         """The offline plan of a video of ``num_frames`` frames annotated on ``init_frame``."""
         seg = self.segmenter
         return offline_plan(num_frames, init_frame, seg.mem_every, seg.has_ring, self.order,
-                            self.burn_in_passes, self.seed)
+                            self.burn_in_passes, self.seed, burn_in_every_frame=self.burn_in_every_frame)
 
     def run(self, frames: FrameSource | Sequence, masks, object_ids: Optional[Sequence[int]] = None,
             init_frame: Optional[int] = None, keep_probs: bool = False) -> OfflineResult:

@@ -137,11 +137,14 @@ def stream_plan(num_frames: int, annotated: Sequence[int], mem_every: int = 5, r
 
 def offline_plan(num_frames: int, init_frame: int, mem_every: int = 5, ring: bool = False, order: str = "strided",
                  burn_in_passes: int = 1, seed: int = 0, backward: bool = True,
-                 annotated: Optional[Sequence[int]] = None) -> Plan:
+                 annotated: Optional[Sequence[int]] = None, burn_in_every_frame: bool = False) -> Plan:
     """Offline: start at ``init_frame``; ``burn_in_passes`` passes over the other frames in ``order``, each
     segmenting every ``mem_every``-th frame of the pass into permanent memory (the others would leave no
     trace) without the ring and without output; then the ordered final pass of :func:`stream_plan` from
     ``init_frame``. Further ``annotated`` frames add their objects in the final pass.
+
+    ``burn_in_every_frame``: a pass segments every frame as a stream would (the ring, where the memory has
+    one, holding the pass's previous frame), still writing every ``mem_every``-th one to permanent memory.
     """
     if order not in ORDERINGS:
         raise ValueError(f"unknown order {order!r}; choose one of {', '.join(ORDERINGS)}")
@@ -154,6 +157,11 @@ def offline_plan(num_frames: int, init_frame: int, mem_every: int = 5, ring: boo
     visits = [Visit(init, Action.START, WriteMode.PERMANENT, True, True)]
     for pass_index in range(burn_in_passes):
         pass_order = burn_in_order(num_frames, init, order, seed, pass_index)
+        if burn_in_every_frame:
+            rest = WriteMode.TEMPORARY if ring else WriteMode.NONE
+            visits += [Visit(frame, Action.BURN_IN, WriteMode.PERMANENT if (position + 1) % mem_every == 0 else rest,
+                             position == 0) for position, frame in enumerate(pass_order)]
+            continue
         chosen = [frame for position, frame in enumerate(pass_order) if (position + 1) % mem_every == 0]
         visits += [Visit(frame, Action.BURN_IN, WriteMode.PERMANENT, position == 0)
                    for position, frame in enumerate(chosen)]
