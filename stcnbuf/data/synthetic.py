@@ -74,12 +74,7 @@ class SyntheticConfig:
     max_objects: int = 3
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise TypeError(f"SyntheticConfig.{f.name} must be an int, got {value!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        check_generator_ints(self, [f.name for f in dataclasses.fields(self)])
         if self.height < 16 or self.width < 16:
             raise ValueError(f"frames must be at least 16×16, got {self.height}×{self.width}")
         if not 1 <= self.max_objects <= 254:
@@ -104,6 +99,16 @@ class SyntheticConfig:
     def key(self) -> str:
         """A short stable hash of every field (see :func:`parameters_key`)."""
         return parameters_key(self.as_dict())
+
+
+def check_generator_ints(config: object, names: List[str]) -> None:
+    """Refuse generator parameters ``names`` of ``config`` that are not ints, and a negative ``seed``."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{type(config).__name__}.{name} must be an int, got {value!r}")
+    if config.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {config.seed}")
 
 
 def parameters_key(parameters: dict) -> str:

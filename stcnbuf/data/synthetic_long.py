@@ -45,8 +45,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.data.folder import FolderDataset
-from stcnbuf.data.synthetic import (_Object, _Scene, _smoothstep, _workers, ensure_generated, parameters_key,
-                                    worker_map, write_frames)
+from stcnbuf.data.synthetic import (_Object, _Scene, _smoothstep, _workers, check_generator_ints, ensure_generated,
+                                    parameters_key, worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,7 @@ class LongSyntheticConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frames", tuple(int(f) for f in self.frames))
-        for name in ("seed", "height", "width", "absence"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise TypeError(f"LongSyntheticConfig.{name} must be an int, got {value!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        check_generator_ints(self, ["seed", "height", "width", "absence"])
         if self.height < 64 or self.width < 64:
             raise ValueError(f"frames must be at least 64×64, got {self.height}×{self.width}")
         if not self.frames:
