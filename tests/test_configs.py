@@ -13,7 +13,7 @@ from tests.conftest import CONFIGS, compose
 
 #: entry point -> the config groups it composes (``group`` or ``group@package``)
 GROUPS = {
-    "train": ["model", "clips", "data@val_data", "memory@val_memory", "inference@val_inference", "trainer",
+    "train": ["model", "clips", "data@val_data", "data@transfer_data", "memory@val_memory", "inference@val_inference", "trainer",
               "callbacks", "logger", "experiment", "debug"],
     "eval": ["data", "model", "memory", "inference", "logger", "experiment", "sweep", "hydra/launcher"],
     "segment": ["model", "memory", "inference", "init"],

@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -203,6 +204,83 @@ def test_objects_move(behaviour):
                 if (label == oid).sum() >= 20:
                     displacement = max(displacement, float(np.linalg.norm(np.argwhere(label == oid).mean(0) - start)))
         assert displacement > 5.0
+
+
+def test_every_shape_kind_fills_within_its_radius_and_rings_have_a_hole():
+    rng = np.random.default_rng(0)
+    size, radius = 81, 36.0
+    centre = (size - 1) / 2
+    for kind in synthetic.SHAPE_KINDS:
+        for _ in range(5):
+            alpha = np.zeros((size, size), np.uint8)
+            for outline, value in synthetic._shape_outlines(rng, radius, kind):
+                cv2.fillPoly(alpha, [np.round((outline + centre) * 16).astype(np.int32)], value, cv2.LINE_AA, shift=4)
+            ys, xs = np.nonzero(alpha > 127)
+            assert len(ys) > 30, kind
+            assert np.hypot(ys - centre, xs - centre).max() <= radius + 1.5, kind
+            if kind == "ring":
+                assert alpha[int(centre), int(centre)] == 0 and (alpha > 127).any(axis=0)[int(centre)]
+
+
+@pytest.fixture(scope="module")
+def wide_scenes():
+    """Scenes of the default train split at 96×160, for the widened variety (distractors, bending, sensor)."""
+    config = SyntheticConfig(seed=0, height=96, width=160, train_sequences=16, train_frames=24, val_sequences=0,
+                             long_sequences=0)
+    return [synthetic._Scene(config, "train", i) for i in range(config.train_sequences)]
+
+
+def test_distractors_are_unlabelled_and_hide_what_is_behind_them(wide_scenes):
+    hidden = 0
+    for scene in (s for s in wide_scenes if s.distractors):
+        order = scene.layers
+        for t in range(scene.num_frames):
+            _, labels, full = scene.render(t, masks=True)
+            for rank, distractor in enumerate(order):
+                placed = scene._warp(distractor, t, True) if distractor.oid == 0 else None
+                if placed is None:
+                    continue
+                warped, x0, y0 = placed
+                cover = np.zeros(labels.shape, bool)
+                cover[y0:y0 + warped.shape[0], x0:x0 + warped.shape[1]] = warped[..., 3] > 127
+                in_front = cover.copy()
+                for above in order[rank + 1:]:
+                    if above.oid:
+                        in_front &= ~full[above.oid]
+                assert not labels[in_front].any()          # where a distractor is on top, nothing is labelled
+                for below in order[:rank]:
+                    if below.oid and (full[below.oid] & in_front).sum() >= 10:
+                        hidden += 1
+    assert sum(len(s.distractors) for s in wide_scenes) >= 4 and hidden >= 1
+
+
+def test_bending_objects_change_shape_beyond_a_rigid_motion(wide_scenes):
+    bent = [(s, o) for s in wide_scenes for o in s.objects if o.bend is not None]
+    assert bent
+    scene, obj = bent[0]
+    differs = 0
+    for t in range(scene.num_frames):
+        placed = scene._warp(obj, t, True)
+        bend, obj.bend = obj.bend, None
+        rigid = scene._warp(obj, t, True)
+        obj.bend = bend
+        if placed is None or rigid is None:
+            continue
+        a, b = placed[0][..., 3] > 127, rigid[0][..., 3] > 127
+        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        a, b = a[:h, :w], b[:h, :w]
+        differs += (a & b).sum() / max((a | b).sum(), 1) < 0.97
+    assert differs >= scene.num_frames // 2
+
+
+def test_sensor_noise_and_blur_vary_between_sequences(wide_scenes):
+    assert {s.noise > 0 for s in wide_scenes} == {True, False} and any(s.blur > 0 for s in wide_scenes)
+    scene = next(s for s in wide_scenes if s.noise > 0 and s.blur == 0)
+    noisy = scene.render(3)[0].astype(np.float32)
+    noise, scene.noise = scene.noise, 0.0
+    clean = scene.render(3)[0].astype(np.float32)
+    scene.noise = noise
+    assert abs(float((noisy - clean).std()) - noise) < 0.35 * noise + 0.5
 
 
 # -- ensure_synthetic_dataset ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import dataclasses
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from hydra.utils import get_class
 from torch.utils.data import DataLoader
 
 from stcnbuf.checkpoint import CheckpointError, export_original, load_network_weights
-from stcnbuf.data.augment import AugmentConfig
+from stcnbuf.data.augment import AugmentConfig, augment_clip, rotate_hue
 from stcnbuf.data.clips import (ClipBatchSampler, ClipDataset, ClipKey, ClipSpec, Curriculum, StaticImageSource,
                                 VideoClipSource, WeightedSource, sample_frame_indices)
 from stcnbuf.data.davis import DavisDataset
@@ -130,6 +131,33 @@ def test_clips_have_a_target_and_a_second_object_selector(synthetic_root, static
                          ClipSpec(max_objects=1, augment=AugmentConfig(crop_size=(48, 48))), Curriculum())
     item = static[(0, 0)]
     assert item["selector"].tolist() == [1.0] and set(torch.unique(item["labels"]).tolist()) == {0, 1}
+
+
+def test_rotate_hue_keeps_grey_and_luma_and_turns_full_circle():
+    image = torch.randint(0, 256, (3, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert torch.equal(rotate_hue(image, 0.0), image)
+    assert (rotate_hue(image, 1.0).int() - image.int()).abs().max() <= 1
+    grey = torch.full((3, 4, 4), 117, dtype=torch.uint8)
+    assert torch.equal(rotate_hue(grey, 0.37), grey)
+    muted = torch.tensor([140, 110, 100], dtype=torch.uint8).view(3, 1, 1).expand(3, 4, 4)   # no clamping
+    luma = torch.tensor([0.299, 0.587, 0.114])
+    turned = rotate_hue(muted, 0.25)
+    assert not torch.equal(turned, muted)
+    assert abs(float(luma @ turned[:, 0, 0].float()) - float(luma @ muted[:, 0, 0].float())) < 1.0
+
+
+def test_optional_augmentations_change_the_clip_and_are_seeded():
+    frames = [np.random.default_rng(i).integers(0, 256, (40, 60, 3), dtype=np.uint8) for i in range(3)]
+    masks = [np.zeros((40, 60), np.uint8)] * 3
+    plain = AugmentConfig(crop_size=(32, 32))
+    wide = AugmentConfig(crop_size=(32, 32), clip_hue=0.1, blur_p=1.0, noise_p=1.0)
+    first, _ = augment_clip(frames, masks, np.random.default_rng(5), plain)
+    second, _ = augment_clip(frames, masks, np.random.default_rng(5), wide)
+    again, _ = augment_clip(frames, masks, np.random.default_rng(5), wide)
+    assert not torch.equal(first, second) and torch.equal(again, second)
+    # blur smooths and noise roughens: neighbouring pixels differ by another amount than without them
+    assert (second[:, :, :, 1:].int() - second[:, :, :, :-1].int()).abs().float().mean() != \
+        (first[:, :, :, 1:].int() - first[:, :, :, :-1].int()).abs().float().mean()
 
 
 def test_clip_batches_continue_from_the_training_position():
@@ -436,12 +464,20 @@ def test_ddp_with_two_cpu_processes(tmp_path, synthetic_root):
 
 def test_training_ends_with_the_evaluation_report(tmp_path, synthetic_root, capsys):
     """evaluate_after=true: the best checkpoint goes through eval.py's application (called with explicit
-    arguments) beside the copy-first-mask baseline, and overlay previews are saved."""
+    arguments) beside the copy-first-mask baseline, on the held-out sequences and on the other generator's,
+    and overlay previews are saved."""
     result = run_train(tmp_path, "trainer.max_steps=2", "trainer.val_check_interval=2", *tiny_data(synthetic_root),
-                       *TINY_NET, "evaluate_after=true")
+                       *TINY_NET, "evaluate_after=true", "data@transfer_data=synthetic_transfer",
+                       "transfer_data.height=64", "transfer_data.width=96", "transfer_data.num_sequences=1",
+                       "transfer_data.frames=5")
     evaluation = result["evaluation"]
     assert 0 <= evaluation["model"]["J&F-Mean"] <= 1 and 0 <= evaluation["baseline"]["J&F-Mean"] <= 1
     assert evaluation["model"]["frames"] == 8 and evaluation["model"]["burn_in_frames"] == 0
     assert (tmp_path / "run" / "eval" / "metrics.json").is_file()
     assert len(list(Path(evaluation["overlays"]).glob("*.png"))) == 1
-    assert "held-out J&F" in capsys.readouterr().out
+    transfer = evaluation["transfer"]
+    assert transfer["model"]["frames"] == 5 and 0 <= transfer["baseline"]["J&F-Mean"] <= 1
+    assert json.loads((tmp_path / "run" / "eval_transfer" / "metrics.json").read_text())["J&F-Mean"] == \
+        pytest.approx(transfer["model"]["J&F-Mean"])
+    out = capsys.readouterr().out
+    assert "held-out J&F" in out and "another generator, never trained on: J&F" in out

@@ -2,11 +2,13 @@
 
 Per frame: a small colour jitter and a random affine (rotation, shear) applied to image and mask alike.
 Per clip: colour jitter, occasional grayscale, horizontal flip and a random resized crop shared by all
-frames. Static images become clips by independent deformations of one image (stage 0).
+frames; optionally (off in STCN's recipe) a hue shift, a Gaussian blur and sensor noise. Static images become
+clips by independent deformations of one image (stage 0).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -35,6 +37,11 @@ class AugmentConfig:
     clip_saturation: float = 0.03
     grayscale_p: float = 0.05
     flip_p: float = 0.5
+    clip_hue: float = 0.0                          # hue shift of a clip, up to this fraction of the colour circle
+    blur_p: float = 0.0                            # probability that a clip is blurred ...
+    blur_sigma: Tuple[float, float] = (0.3, 1.5)   # ... with a Gaussian of this sigma (output pixels)
+    noise_p: float = 0.0                           # probability that a clip carries sensor noise ...
+    noise_sigma: float = 6.0                       # ... of a standard deviation up to this (0-255 scale)
 
 
 def _jitter(image: Tensor, rng: np.random.Generator, brightness: float, contrast: float, saturation: float) -> Tensor:
@@ -98,6 +105,10 @@ def augment_clip(frames: List[np.ndarray], masks: List[np.ndarray], rng: np.rand
     gray = rng.random() < cfg.grayscale_p
     flip = rng.random() < cfg.flip_p
     box = crop_box(out_images[0].shape[1], out_images[0].shape[2], rng, cfg.crop_scale, cfg.crop_ratio)
+    # the optional draws come last and only when enabled: STCN's recipe draws exactly its own clips
+    hue = float(rng.uniform(-cfg.clip_hue, cfg.clip_hue)) if cfg.clip_hue else 0.0
+    blur = float(rng.uniform(*cfg.blur_sigma)) if cfg.blur_p and rng.random() < cfg.blur_p else 0.0
+    noise = float(rng.uniform(0, cfg.noise_sigma)) if cfg.noise_p and rng.random() < cfg.noise_p else 0.0
     result_images, result_labels = [], []
     for image, label in zip(out_images, out_labels):
         image = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(image, brightness), contrast), saturation)
@@ -106,9 +117,37 @@ def augment_clip(frames: List[np.ndarray], masks: List[np.ndarray], rng: np.rand
         if flip:
             image, label = TF.horizontal_flip(image), TF.horizontal_flip(label)
         image, label = _crop(image, label, box, cfg.crop_size)
-        result_images.append(image)
+        if hue:
+            image = rotate_hue(image, hue)
+        result_images.append(_degrade(image, blur, noise, rng))
         result_labels.append(label[0])
     return torch.stack(result_images), torch.stack(result_labels)
+
+
+def rotate_hue(image: Tensor, shift: float) -> Tensor:
+    """A uint8 image ``[3,H,W]`` with its hues turned by ``shift`` of the colour circle: a rotation of the
+    chroma plane of YIQ, which keeps luma (a linear stand-in for HSV's hue shift, several times faster)."""
+    angle = 2 * math.pi * shift
+    c, s = math.cos(angle), math.sin(angle)
+    rotation = torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    matrix = _YIQ_TO_RGB @ rotation @ _RGB_TO_YIQ
+    turned = torch.einsum("ij,jhw->ihw", matrix, image.float())
+    return turned.round().clamp(0, 255).to(torch.uint8)
+
+
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _degrade(image: Tensor, blur: float, noise: float, rng: np.random.Generator) -> Tensor:
+    """A uint8 image ``[3,H,W]`` blurred by a Gaussian of sigma ``blur`` and with Gaussian noise of standard
+    deviation ``noise`` (fresh for every frame) added; unchanged where both are 0."""
+    if blur:
+        image = TF.gaussian_blur(image, [2 * int(math.ceil(3 * blur)) + 1] * 2, [blur, blur])
+    if noise:
+        grain = torch.from_numpy(rng.normal(0.0, noise, image.shape).astype(np.float32))
+        image = (image.float() + grain).round().clamp(0, 255).to(torch.uint8)
+    return image
 
 
 def deform_static(image: np.ndarray, mask: np.ndarray, num_frames: int, rng: np.random.Generator,

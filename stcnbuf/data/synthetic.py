@@ -1,10 +1,13 @@
 """The embedded default dataset: deterministic synthetic videos written in the DAVIS 2017 layout.
 
-Every sequence is a textured background that pans, zooms and rotates slightly, with 1 to ``max_objects``
-textured shapes (polygons, ellipses, blobs) that move smoothly (velocity + gentle acceleration), rotate,
-change scale, occlude each other (fixed z-order), leave the frame and come back, and sometimes change
-appearance (gradually or at one frame). Global brightness / contrast / colour gains drift over time.
-Every object is clearly visible in frame 0, so frame 0's mask holds every id 1..K.
+Every sequence is a textured background seen by a camera that pans, zooms, rotates and sometimes shakes,
+with 1 to ``max_objects`` textured, often shaded shapes (polygons, ellipses, blobs, stars, rings with a hole,
+crescents, clusters of lobes, bars) that move smoothly with occasional quick moves, rotate, change scale,
+sometimes bend and stretch (non-rigid), cast shadows, occlude each other (fixed z-order), leave the frame and
+come back, and sometimes change appearance (gradually or at one frame). Up to two unannotated distractors,
+some wearing an object's texture, move among them. Global brightness / contrast / colour gains drift, light
+and shade move over the scene, exposure sometimes flickers; some sequences are slightly blurred, most carry
+sensor noise. Every object is clearly visible in frame 0, so frame 0's mask holds every id 1..K.
 
 Layout written (read like DAVIS 2017)::
 
@@ -51,11 +54,12 @@ from stcnbuf.io.atomic import process_running
 log = logging.getLogger(__name__)
 
 #: Bump when the generated content or layout changes: a dataset with another version is regenerated.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "val", "long")
 _SPLIT_IDS = {"train": 1, "val": 2, "long": 3}
 META_FILE = "synthetic.json"
 JPEG_QUALITY = 90
+_NOISE_PAD = 32   # noise images are this much larger than a frame: each frame takes them at a random offset
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ def _mix(field: np.ndarray, colours: List[np.ndarray]) -> np.ndarray:
     return (table[i] * (1 - f) + table[i + 1] * f).astype(np.float32)
 
 
-TEXTURE_KINDS = ("noise", "stripes", "checker", "gradient", "dots")
+TEXTURE_KINDS = ("noise", "stripes", "checker", "gradient", "dots", "cells", "waves")
 
 
 def _object_texture(rng: np.random.Generator, size: int, unit: float, avoid_hue: float,
@@ -199,6 +203,16 @@ def _object_texture(rng: np.random.Generator, size: int, unit: float, avoid_hue:
         dy, dx = (proj / period) % 1 - 0.5, (ortho / period) % 1 - 0.5
         field = (np.hypot(dy, dx) < rng.uniform(0.2, 0.4)).astype(np.float32)
         field = 0.8 * field + 0.2 * _smooth_noise(rng, size, size, [c * unit for c in (12, 4)])
+    elif kind == "cells":  # a Voronoi mosaic: every cell one shade, dark seams between cells
+        seeds = rng.uniform(0, size, (int(rng.integers(6, 20)), 2)).astype(np.float32)
+        distances = np.hypot(xx[..., None] - seeds[:, 0], yy[..., None] - seeds[:, 1])
+        nearest = np.argmin(distances, axis=2)
+        first, second = np.moveaxis(np.partition(distances, 1, axis=2)[..., :2], 2, 0)
+        field = rng.uniform(0, 1, len(seeds)).astype(np.float32)[nearest]
+        field = field * np.clip((second - first) / max(1.5 * unit, 1.0), 0.3, 1)
+    elif kind == "waves":  # warped bands
+        warp = _smooth_noise(rng, size, size, [c * unit for c in (30, 12)]) * rng.uniform(10, 30) * unit
+        field = 0.5 + 0.5 * np.sin(2 * math.pi * (proj + warp) / max(4.0, rng.uniform(10, 24) * unit))
     else:
         raise ValueError(kind)
     texture = _mix(field, colours[:2] if kind in ("stripes", "checker", "dots") else colours)
@@ -247,30 +261,95 @@ def _background(rng: np.random.Generator, h: int, w: int, unit: float) -> Tuple[
 # Shapes
 
 
-def _shape_polygon(rng: np.random.Generator, radius: float) -> np.ndarray:
-    """Outline points (N×2, centred on 0) of a random shape whose points lie within ``radius``."""
-    kind = str(rng.choice(("ellipse", "polygon", "blob")))
+SHAPE_KINDS = ("ellipse", "polygon", "blob", "star", "ring", "crescent", "cluster", "bar")
+
+
+def _ellipse_points(a: float, b: float, rotation: float, n: int = 72) -> np.ndarray:
+    theta = np.linspace(0, 2 * math.pi, n, endpoint=False)
+    x, y = a * np.cos(theta), b * np.sin(theta)
+    return np.stack([x * math.cos(rotation) - y * math.sin(rotation), x * math.sin(rotation) + y * math.cos(rotation)], 1)
+
+
+def _shape_outlines(rng: np.random.Generator, radius: float, kind: str) -> List[Tuple[np.ndarray, int]]:
+    """A random shape of ``kind`` as outlines (N×2, centred on 0, within ``radius``) to fill in order, each
+    with the alpha it paints (0 cuts a hole)."""
     if kind == "ellipse":
-        theta = np.linspace(0, 2 * math.pi, 72, endpoint=False)
-        a, b = radius, radius * rng.uniform(0.45, 1.0)
-        rot = rng.uniform(0, math.pi)
-        x, y = a * np.cos(theta), b * np.sin(theta)
-        pts = np.stack([x * math.cos(rot) - y * math.sin(rot), x * math.sin(rot) + y * math.cos(rot)], 1)
-    elif kind == "polygon":
+        return [(_ellipse_points(radius, radius * rng.uniform(0.45, 1.0), rng.uniform(0, math.pi)), 255)]
+    if kind == "polygon":
         n = int(rng.integers(5, 10))
         theta = np.sort(rng.uniform(0, 2 * math.pi, n))
         # spread the angles so that no gap is huge (keeps polygons chunky)
         theta = 0.5 * theta + 0.5 * (np.arange(n) * 2 * math.pi / n + theta[0])
         r = radius * rng.uniform(0.6, 1.0, n)
-        pts = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
-    else:
+        return [(np.stack([r * np.cos(theta), r * np.sin(theta)], 1), 255)]
+    if kind == "blob":
         theta = np.linspace(0, 2 * math.pi, 96, endpoint=False)
         r = np.ones_like(theta)
         for k in range(2, 6):
             r += rng.uniform(0, 0.28 / (k - 1)) * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
         r = radius * r / r.max()
-        pts = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
-    return pts.astype(np.float32)
+        return [(np.stack([r * np.cos(theta), r * np.sin(theta)], 1), 255)]
+    if kind == "star":
+        n = int(rng.integers(4, 9))
+        theta = np.arange(2 * n) * math.pi / n + rng.uniform(0, 2 * math.pi)
+        r = radius * np.where(np.arange(2 * n) % 2 == 0, 1.0, rng.uniform(0.4, 0.65)) * rng.uniform(0.85, 1.0, 2 * n)
+        return [(np.stack([r * np.cos(theta), r * np.sin(theta)], 1), 255)]
+    if kind == "ring":
+        rotation, squash = rng.uniform(0, math.pi), rng.uniform(0.6, 1.0)
+        outer = _ellipse_points(radius, radius * squash, rotation)
+        return [(outer, 255), (outer * rng.uniform(0.35, 0.6), 0)]
+    if kind == "crescent":
+        bite = rng.uniform(0.35, 0.6) * radius
+        direction = rng.uniform(0, 2 * math.pi)
+        cut = _ellipse_points(radius * rng.uniform(0.75, 0.95), radius * rng.uniform(0.75, 0.95), 0.0)
+        return [(_ellipse_points(radius, radius, 0.0), 255),
+                (cut + bite * np.array([math.cos(direction), math.sin(direction)]), 0)]
+    if kind == "cluster":
+        lobes = int(rng.integers(2, 4))
+        start = rng.uniform(0, 2 * math.pi)
+        outlines = []
+        for i in range(lobes):
+            size = radius * rng.uniform(0.4, 0.55)
+            reach = radius - size
+            angle = start + i * 2 * math.pi / lobes + rng.uniform(-0.4, 0.4)
+            centre = reach * rng.uniform(0.6, 1.0) * np.array([math.cos(angle), math.sin(angle)])
+            outlines.append((_ellipse_points(size, size * rng.uniform(0.6, 1.0), rng.uniform(0, math.pi)) + centre, 255))
+        return outlines
+    if kind == "bar":  # a capsule
+        half = rng.uniform(0.15, 0.3) * radius
+        theta = np.linspace(-math.pi / 2, math.pi / 2, 24)
+        length = radius - half
+        right = np.stack([length + half * np.cos(theta), half * np.sin(theta)], 1)
+        rotation = rng.uniform(0, math.pi)
+        points = np.concatenate([right, -right])
+        c, s = math.cos(rotation), math.sin(rotation)
+        return [(points @ np.array([[c, s], [-s, c]]), 255)]
+    raise ValueError(kind)
+
+
+def _shape_alpha(rng: np.random.Generator, radius: float, size: int) -> np.ndarray:
+    """The anti-aliased alpha (``size×size`` uint8) of a random shape centred in the sprite, within ``radius``."""
+    centre = (size - 1) / 2.0
+    alpha = np.zeros((size, size), np.uint8)
+    for outline, value in _shape_outlines(rng, radius, str(rng.choice(SHAPE_KINDS))):
+        cv2.fillPoly(alpha, [np.round((outline + centre) * 16).astype(np.int32)], value, cv2.LINE_AA, shift=4)
+    return alpha
+
+
+def _shaded(rng: np.random.Generator, texture: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``texture`` lit as a rounded body (brighter inside, darker rim, a directional gradient and a highlight)
+    on most objects; flat on the others."""
+    if rng.random() >= 0.6:
+        return texture
+    size = alpha.shape[0]
+    inside = cv2.distanceTransform((alpha > 127).astype(np.uint8), cv2.DIST_L2, 5)
+    bulge = np.sqrt(inside / max(float(inside.max()), 1.0))
+    light = rng.uniform(0, 2 * math.pi)
+    lx, ly = math.cos(light), math.sin(light)
+    yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) - (size - 1) / 2) / size
+    shading = 0.6 + 0.35 * bulge - 0.5 * (xx * lx + yy * ly)
+    highlight = np.exp(-((xx + 0.2 * lx) ** 2 + (yy + 0.2 * ly) ** 2) / 0.01) * rng.uniform(0, 0.35)
+    return np.clip(texture * shading[..., None] + highlight[..., None], 0, 1).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -307,6 +386,10 @@ class _Object:
     position: np.ndarray          # T×2 (x, y) final trajectory (set after placement)
     excursions: List[Tuple[int, int]]
     visible_from: int = 0         # not drawn before this frame (an object that enters the video late)
+    texture: Optional[np.ndarray] = None  # S×S×3 float32 first look before the alpha (a distractor may wear it)
+    #: non-rigid bending: (amplitude in sprite pixels, wavelength in sprite pixels, radians per frame, phase x,
+    #: phase y), or None for a rigid object
+    bend: Optional[Tuple[float, float, float, float, float]] = None
 
 
 class _Scene:
@@ -320,6 +403,7 @@ class _Scene:
         rng = np.random.default_rng([config.seed, _SPLIT_IDS[split], index])
         self._setup(rng, sequence_name(split, index), config.frames(split), config.height, config.width)
         self._add_objects(rng, int(rng.integers(1, config.max_objects + 1)))
+        self._add_distractors(rng, int(rng.choice(3, p=(0.4, 0.35, 0.25))))
         self._place(rng, self.t)
 
     def _setup(self, rng: np.random.Generator, name: str, num_frames: int, height: int, width: int) -> None:
@@ -337,8 +421,14 @@ class _Scene:
         my, mx = self.margin
         self.cam_x = _sines(rng, t, (0.15 * mx, 0.4 * mx), (60, 220), 2, anchored=False)
         self.cam_y = _sines(rng, t, (0.15 * my, 0.4 * my), (60, 220), 2, anchored=False)
-        self.cam_zoom = 1.0 + 0.06 * (0.5 + 0.5 * np.sin(2 * math.pi * t / rng.uniform(80, 240) + rng.uniform(0, 6.3)))
+        zoom = rng.uniform(0.03, 0.15)
+        self.cam_zoom = 1.0 + zoom * (0.5 + 0.5 * np.sin(2 * math.pi * t / rng.uniform(80, 240) + rng.uniform(0, 6.3)))
         self.cam_rot = np.deg2rad(_sines(rng, t, (0.3, 1.2), (80, 240), 1, anchored=False))
+        if rng.random() < 0.5:  # a hand-held camera: smoothed jitter of a few pixels
+            for axis in ("cam_x", "cam_y"):
+                jitter = cv2.GaussianBlur(rng.normal(0, 1, (1, T)), (0, 0), 1.5).ravel()
+                setattr(self, axis, getattr(self, axis) + jitter / max(float(np.abs(jitter).max()), 1e-6)
+                        * rng.uniform(1, 4) * unit)
 
         # lighting drift: brightness offset, contrast, per-channel gains
         trend = rng.uniform(0.05, 0.11) * rng.choice((-1.0, 1.0))
@@ -346,30 +436,69 @@ class _Scene:
         self.brightness = _sines(rng, t, (0.02, 0.06), (40, 160), 1, anchored=False) + trend * u
         self.contrast = 1.0 + _sines(rng, t, (0.04, 0.15), (50, 200), 1, anchored=False)
         self.gains = np.stack([1.0 + _sines(rng, t, (0.02, 0.08), (60, 240), 1, anchored=False) for _ in range(3)], 1)
+        if rng.random() < 0.25:  # exposure flicker: a few frames brighter or darker
+            flicker = rng.random(T) < 0.06
+            self.brightness = self.brightness + flicker * rng.uniform(-0.12, 0.12, T)
+        # light and shade moving over the scene (objects and background alike)
+        self.shade_depth = rng.uniform(0.1, 0.35) if rng.random() < 0.7 else 0.0
+        drift = rng.uniform(-1.2, 1.2, 2) * unit
+        pad = int(np.abs(drift).max() * T) + 2
+        self.shade_field = _smooth_noise(rng, H + 2 * pad, W + 2 * pad, [c * unit for c in (140, 70)])
+        self.shade_offset = (pad + np.outer(t, drift[::-1])).astype(int)          # (y, x) per frame
+        # objects' shadows on the background: an offset along the light and a strength
+        angle = rng.uniform(0, 2 * math.pi)
+        self.shadow_offset = rng.uniform(3, 10) * unit * np.array([math.cos(angle), math.sin(angle)])
+        self.shadow_depth = rng.uniform(0.2, 0.5) if rng.random() < 0.6 else 0.0
+        # the sensor: a slight blur on some sequences, noise on most
+        self.blur = rng.uniform(0.4, 1.0) * unit if rng.random() < 0.3 else 0.0
+        self.noise = rng.uniform(0.5, 4.0) if rng.random() < 0.7 else 0.0
+        self.noise_seed = int(rng.integers(1 << 31))
+        self.distractors: List[_Object] = []
 
     def _add_objects(self, rng: np.random.Generator, count: int) -> None:
         """Objects 1..count and their fixed z-order."""
         self.objects: List[_Object] = [self._make_object(rng, k + 1, self.num_frames, self.t, self.bg_hue)
                                        for k in range(count)]
-        order = rng.permutation(count)
-        #: object ids from back to front
-        self.z_order: List[int] = [self.objects[i].oid for i in order]
+        #: everything drawn, back to front
+        self.layers: List[_Object] = [self.objects[i] for i in rng.permutation(count)]
+
+    def _add_distractors(self, rng: np.random.Generator, count: int) -> None:
+        """``count`` unannotated movers (label 0 where they are in front), each at a random depth; half of them
+        wear the texture of an annotated object."""
+        for _ in range(count):
+            twin = self.objects[int(rng.integers(len(self.objects)))] if rng.random() < 0.5 else None
+            distractor = self._make_object(rng, 0, self.num_frames, self.t, self.bg_hue, twin)
+            self.distractors.append(distractor)
+            self.layers.insert(int(rng.integers(len(self.layers) + 1)), distractor)
+
+    @property
+    def movers(self) -> List[_Object]:
+        """Annotated objects and distractors."""
+        return self.objects + self.distractors
+
+    @property
+    def z_order(self) -> List[int]:
+        """Ids of the annotated objects from back to front."""
+        return [obj.oid for obj in self.layers if obj.oid]
 
     # -- construction ---------------------------------------------------------------------------------------
 
-    def _make_object(self, rng: np.random.Generator, oid: int, T: int, t: np.ndarray, bg_hue: float) -> _Object:
+    def _make_object(self, rng: np.random.Generator, oid: int, T: int, t: np.ndarray, bg_hue: float,
+                     twin: Optional[_Object] = None) -> _Object:
+        """Object ``oid`` (0: a distractor); ``twin``: an object whose texture it wears."""
         H, W, unit = self.height, self.width, self.unit
         radius = rng.uniform(0.10, 0.19) * min(H, W)   # frame pixels at scale 1
         oversample = 1.35                              # sprite drawn at the largest scale it reaches
         r_sprite = radius * oversample
         size = int(2 * math.ceil(r_sprite) + 6)
         centre = (size - 1) / 2.0
-        outline = _shape_polygon(rng, r_sprite)
-        alpha = np.zeros((size, size), np.uint8)
-        pts = np.round((outline + centre) * 16).astype(np.int32)
-        cv2.fillPoly(alpha, [pts], 255, cv2.LINE_AA, shift=4)
-        far = float(np.hypot(outline[:, 0], outline[:, 1]).max()) + 1.0
-        texture_a = _object_texture(rng, size, unit * oversample, bg_hue)
+        alpha = _shape_alpha(rng, r_sprite, size)
+        ys, xs = np.nonzero(alpha)
+        far = float(np.hypot(xs - centre, ys - centre).max()) + 1.0
+        if twin is not None:
+            texture_a = cv2.resize(twin.texture, (size, size), interpolation=cv2.INTER_LINEAR)
+        else:
+            texture_a = _shaded(rng, _object_texture(rng, size, unit * oversample, bg_hue), alpha)
         sprite = _premultiply(texture_a, alpha)
 
         # appearance change: a new texture, or the same one recoloured; gradual or at one frame
@@ -396,37 +525,45 @@ class _Scene:
             + np.deg2rad(_sines(rng, t, (3, 15), (40, 160), 1))
         drift = np.stack([_sines(rng, t, (0.05 * W, 0.16 * W), (45, 180), 2),
                           _sines(rng, t, (0.05 * H, 0.16 * H), (45, 180), 2)], 1)
+        if rng.random() < 0.3:  # quick moves
+            drift += np.stack([_sines(rng, t, (0.02 * W, 0.05 * W), (10, 25), 1),
+                               _sines(rng, t, (0.02 * H, 0.05 * H), (10, 25), 1)], 1)
+        bend = None
+        if rng.random() < 0.35:
+            bend = (rng.uniform(0.04, 0.1) * r_sprite, rng.uniform(0.8, 2.0) * r_sprite, rng.uniform(0.08, 0.3),
+                    rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi))
         return _Object(oid, sprite, sprite_b, change, centre, far, float(alpha.sum()) / 255.0,
-                       scale, angle, drift, np.zeros_like(drift), [])
+                       scale, angle, drift, np.zeros_like(drift), [], texture=texture_a, bend=bend)
 
     def _place(self, rng: np.random.Generator, t: np.ndarray) -> None:
         """Start positions (every object clearly visible in frame 0), crossings (occlusions), excursions (exits)."""
         self._place_starts(rng)
         self._add_crossings(rng, t)
-        self._add_excursions(rng, self.objects, t)
+        self._add_excursions(rng, self.movers, t)
 
     def _place_starts(self, rng: np.random.Generator) -> None:
         H, W = self.height, self.width
         best, best_score = None, -1.0
         for attempt in range(60):
             starts = []
-            for obj in self.objects:
+            for obj in self.movers:
                 r = min(obj.radius * obj.scale[0], 0.45 * min(H, W))
                 starts.append((rng.uniform(r, W - r), rng.uniform(r, H - r)))
-            for obj, start in zip(self.objects, starts):
+            for obj, start in zip(self.movers, starts):
                 obj.position = obj.drift + np.asarray(start)
             score = self._frame0_visibility()
             if score > best_score:
                 best, best_score = starts, score
             if score >= 0.7:
                 break
-        for obj, start in zip(self.objects, best):
+        for obj, start in zip(self.movers, best):
             obj.position = obj.drift + np.asarray(start)
 
     def _add_crossings(self, rng: np.random.Generator, t: np.ndarray) -> None:
         """An object steers towards another one, so that they overlap (occlusion) around a time tc."""
         T = self.num_frames
-        if len(self.objects) >= 2 and T >= 8:
+        movers = self.movers
+        if len(movers) >= 2 and T >= 8:
             n = max(1, int(round(T / 120)))
             previous = 0
             for e in range(n):
@@ -435,8 +572,8 @@ class _Scene:
                 if rng.random() < 0.3 or tc <= previous + 3:
                     previous = max(previous, tc)
                     continue
-                i, j = rng.choice(len(self.objects), 2, replace=False)
-                a, b = self.objects[i], self.objects[j]
+                i, j = rng.choice(len(movers), 2, replace=False)
+                a, b = movers[i], movers[j]
                 gap = (a.radius * a.scale[tc] + b.radius * b.scale[tc]) * rng.uniform(0.1, 0.6)
                 direction = rng.uniform(0, 2 * math.pi)
                 offset = b.position[tc] + gap * np.array([math.cos(direction), math.sin(direction)]) - a.position[tc]
@@ -512,6 +649,43 @@ class _Scene:
             return obj.sprite_b
         return cv2.addWeighted(obj.sprite, 1.0 - w, obj.sprite_b, w, 0.0)
 
+    def _warp(self, obj: _Object, frame: int, appearance: bool) -> Optional[Tuple[np.ndarray, int, int]]:
+        """``obj``'s sprite placed in the frame at ``frame``: (RGBA crop uint8, x0, y0), None when out of view."""
+        H, W = self.height, self.width
+        s, th = float(obj.scale[frame]), float(obj.angle[frame])
+        b = s * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+        p = obj.position[frame]
+        reach = (obj.radius + (obj.bend[0] if obj.bend else 0.0)) * s + 2
+        x0, x1 = max(0, int(math.floor(p[0] - reach))), min(W, int(math.ceil(p[0] + reach)) + 1)
+        y0, y1 = max(0, int(math.floor(p[1] - reach))), min(H, int(math.ceil(p[1] + reach)) + 1)
+        if x1 <= x0 or y1 <= y0 or frame < obj.visible_from:
+            return None
+        shift = p - b @ np.array([obj.centre, obj.centre]) - np.array([x0, y0])
+        sprite = self._sprite_at(obj, frame, appearance)
+        if obj.bend is None:
+            warped = cv2.warpAffine(sprite, np.hstack([b, shift[:, None]]), (x1 - x0, y1 - y0),
+                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            return warped, x0, y0
+        # non-rigid: where each pixel comes from in the sprite, then a travelling sinusoidal displacement
+        amplitude, wavelength, speed, phase_x, phase_y = obj.bend
+        yy, xx = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
+        inverse = np.linalg.inv(b).astype(np.float32)
+        sx, sy = np.float32(shift[0]), np.float32(shift[1])
+        qx = inverse[0, 0] * (xx - sx) + inverse[0, 1] * (yy - sy)
+        qy = inverse[1, 0] * (xx - sx) + inverse[1, 1] * (yy - sy)
+        k, w = np.float32(2 * math.pi / wavelength), speed * frame
+        map_x = qx + np.float32(amplitude) * np.sin(k * qy + np.float32(w + phase_x))
+        map_y = qy + np.float32(amplitude) * np.sin(k * qx + np.float32(w + phase_y))
+        warped = cv2.remap(sprite, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return warped, x0, y0
+
+    def _noise_bank(self) -> np.ndarray:
+        """Sensor noise for the frames: a few noise images, each frame taking one at a random offset."""
+        if getattr(self, "_bank", None) is None:
+            shape = (4, self.height + _NOISE_PAD, self.width + _NOISE_PAD, 3)
+            self._bank = np.random.default_rng(self.noise_seed).standard_normal(shape, np.float32) * np.float32(self.noise)
+        return self._bank
+
     def render(self, frame: int, appearance: bool = True, masks: bool = False
                ) -> Tuple[np.ndarray, np.ndarray, Dict[int, np.ndarray]]:
         """Frame ``frame``: (RGB image H×W×3 uint8, label map H×W uint8, {id: full mask H×W bool} if asked)."""
@@ -523,43 +697,64 @@ class _Scene:
         m = np.hstack([a, (src_centre - a @ np.array([W / 2, H / 2]))[:, None]])
         image = cv2.warpAffine(self.canvas, m, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT_101)
+        placed = [(obj, self._warp(obj, frame, appearance)) for obj in self.layers]
+        if self.shadow_depth > 0:
+            shadow = np.zeros((H, W), np.float32)
+            dx, dy = (int(round(v)) for v in self.shadow_offset)
+            for _, layer in placed:
+                if layer is not None:
+                    warped, x0, y0 = layer
+                    _add_clipped(shadow, warped[..., 3].astype(np.float32) / 255, x0 + dx, y0 + dy)
+            shadow = cv2.GaussianBlur(np.minimum(shadow, 1), (0, 0), 2.5 * self.unit)
+            image = (image * (1 - self.shadow_depth * shadow)[..., None] + 0.5).astype(np.uint8)
         labels = np.zeros((H, W), np.uint8)
-        full: Dict[int, np.ndarray] = {}
-        by_id = {obj.oid: obj for obj in self.objects}
-        for oid in self.z_order:
-            obj = by_id[oid]
-            s, th = float(obj.scale[frame]), float(obj.angle[frame])
-            b = s * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
-            p = obj.position[frame]
-            reach = obj.radius * s + 2
-            x0, x1 = max(0, int(math.floor(p[0] - reach))), min(W, int(math.ceil(p[0] + reach)) + 1)
-            y0, y1 = max(0, int(math.floor(p[1] - reach))), min(H, int(math.ceil(p[1] + reach)) + 1)
-            if masks:
-                full[oid] = np.zeros((H, W), bool)
-            if x1 <= x0 or y1 <= y0 or frame < obj.visible_from:
+        full: Dict[int, np.ndarray] = {obj.oid: np.zeros((H, W), bool) for obj in self.objects} if masks else {}
+        for obj, layer in placed:
+            if layer is None:
                 continue
-            shift = p - b @ np.array([obj.centre, obj.centre]) - np.array([x0, y0])
-            warped = cv2.warpAffine(self._sprite_at(obj, frame, appearance), np.hstack([b, shift[:, None]]),
-                                    (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            warped, x0, y0 = layer
+            y1, x1 = y0 + warped.shape[0], x0 + warped.shape[1]
             alpha = warped[..., 3:].astype(np.float32) * (1.0 / 255)
             roi = image[y0:y1, x0:x1]
             roi[:] = np.clip(roi * (1 - alpha) + warped[..., :3] + 0.5, 0, 255).astype(np.uint8)
             inside = warped[..., 3] > 127
-            labels[y0:y1, x0:x1][inside] = oid
-            if masks:
-                full[oid][y0:y1, x0:x1] = inside
-        # lighting: one lookup table per channel
+            labels[y0:y1, x0:x1][inside] = obj.oid
+            if masks and obj.oid:
+                full[obj.oid][y0:y1, x0:x1] = inside
+        # lighting: one lookup table per channel, then light and shade moving over the scene
         v = np.arange(256, dtype=np.float64) / 255.0
         lut = ((v[:, None] - 0.5) * self.contrast[frame] + 0.5 + self.brightness[frame]) * self.gains[frame][None, :]
         lut = np.clip(lut * 255 + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
         image = cv2.LUT(image, lut)
+        if self.shade_depth > 0 or self.blur > 0 or self.noise > 0:
+            light = image.astype(np.float32)
+            if self.shade_depth > 0:
+                oy, ox = self.shade_offset[frame]
+                field = self.shade_field[oy:oy + H, ox:ox + W]
+                light *= (1 + self.shade_depth * (2 * field - 1))[..., None]
+            if self.blur > 0:
+                light = cv2.GaussianBlur(light, (0, 0), self.blur)
+            if self.noise > 0:
+                bank = self._noise_bank()
+                index, dy, dx = np.random.default_rng([self.noise_seed, frame]).integers(0, (len(bank), _NOISE_PAD,
+                                                                                             _NOISE_PAD))
+                light += bank[index, dy:dy + H, dx:dx + W]
+            image = np.clip(light + 0.5, 0, 255).astype(np.uint8)
         return image, labels, full
 
     def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         for frame in range(self.num_frames):
             image, labels, _ = self.render(frame)
             yield image, labels
+
+
+def _add_clipped(target: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:
+    """``target[y0:, x0:] += patch`` over the part of ``patch`` that lies inside ``target``."""
+    H, W = target.shape
+    h, w = patch.shape
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
+    if fx1 > fx0 and fy1 > fy0:
+        target[fy0:fy1, fx0:fx1] += patch[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
 
 
 def _premultiply(texture: np.ndarray, alpha: np.ndarray) -> np.ndarray:

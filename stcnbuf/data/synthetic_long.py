@@ -1,8 +1,9 @@
 """The long synthetic benchmark: videos of thousands of frames with scheduled events that separate memory
 policies, generated on first use like the default data.
 
-Every sequence is drawn by the default generator's scene model (textured background, camera motion,
-lighting drift, crossings) with four objects, each given one event at a random time:
+Every sequence is drawn by the default generator's scene model (textured background, camera motion, shapes,
+shading, bending, shadows, lighting, sensor noise, crossings; no distractors) with four objects, each given one
+event at a random time:
 
 ====  ===========  =====================================================================================
 id    event        schedule (``T`` frames)
@@ -51,7 +52,7 @@ from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_FILE = "synthetic_long.json"
 GENERATOR = "stcnbuf.data.synthetic_long"
 _SEED_STREAM = 4            # keeps these sequences apart from the default generator's splits (1, 2, 3)

@@ -96,16 +96,22 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     return result
 
 
+def _scores(evaluation: Dict[str, Any]) -> str:
+    model, baseline = evaluation["model"], evaluation["baseline"]
+    return (f"{100 * model['J&F-Mean']:.1f} (J {100 * model['J-Mean']:.1f}, F {100 * model['F-Mean']:.1f}); "
+            f"copying the first mask: {100 * baseline['J&F-Mean']:.1f}")
+
+
 def _print_report(result: Dict[str, Any], out: Path) -> None:
     resumed = f" in this run ({result['steps']} in all)" if result["run_steps"] != result["steps"] else ""
     lines = [f"trained {result['run_steps']} steps{resumed} in {result['train_seconds'] / 60:.1f} min"]
     evaluation = result.get("evaluation")
     if evaluation:
-        model, baseline = evaluation["model"], evaluation["baseline"]
-        lines.append(f"held-out J&F {100 * model['J&F-Mean']:.1f} (J {100 * model['J-Mean']:.1f}, "
-                     f"F {100 * model['F-Mean']:.1f}); copying the first mask: {100 * baseline['J&F-Mean']:.1f}; "
-                     f"{model['fps']:.1f} fps")
-        lines.append(f"metrics:     {out / 'eval' / 'metrics.json'}")
+        lines.append(f"held-out J&F {_scores(evaluation)}; {evaluation['model']['fps']:.1f} fps")
+        if "transfer" in evaluation:
+            lines.append(f"another generator, never trained on: J&F {_scores(evaluation['transfer'])}")
+        lines.append(f"metrics:     {out / 'eval' / 'metrics.json'}"
+                     + (f" and {out / 'eval_transfer' / 'metrics.json'}" if "transfer" in evaluation else ""))
         lines.append(f"overlays:    {evaluation['overlays']}")
     lines.append(f"checkpoint:  {result['checkpoint']} (original STCN format: {result['exported']})")
     lines.append(f"total time {result['total_seconds'] / 60:.1f} min")

@@ -1,5 +1,6 @@
-"""After training: evaluate the best checkpoint with eval.py's machinery beside the copy-first-mask baseline,
-and save overlay previews."""
+"""After training: evaluate the best checkpoint with eval.py's machinery beside the copy-first-mask baseline
+(on the held-out sequences, and on a set from another generator where one is configured), and save overlay
+previews."""
 
 from __future__ import annotations
 
@@ -19,15 +20,24 @@ from stcnbuf.io.overlay import grid, overlay
 
 def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, out_dir: Path) -> Dict[str, Any]:
     """J&F of ``checkpoint`` on ``cfg.val_data`` (settings ``cfg.val_memory`` / ``cfg.val_inference``) and of
-    the baseline; overlay previews of a few sequences."""
-    dataset = instantiate(cfg.val_data)
-    settings = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("val_data", "val_memory", "val_inference")}
+    the baseline, and the same on ``cfg.transfer_data`` when set (``transfer``: into ``eval_transfer/`` and
+    ``baseline_transfer/``); overlay previews of a few held-out sequences."""
     model = {"checkpoint": str(checkpoint), "net": OmegaConf.to_container(cfg.model.net, resolve=True)}
-    metrics = evaluate_dataset(dataset, out_dir / "eval", model, settings["val_memory"], settings["val_inference"],
-                               device=cfg.device, overwrite=True, data_config=settings["val_data"])
-    baseline = copy_first_mask(dataset, out_dir / "baseline")
-    previews = save_previews(dataset, out_dir / "eval" / "predictions", out_dir / "overlays")
-    return {"model": metrics, "baseline": baseline, "overlays": previews}
+    result = _evaluate(cfg, "val_data", model, out_dir / "eval", out_dir / "baseline")
+    result["overlays"] = save_previews(result.pop("dataset"), out_dir / "eval" / "predictions", out_dir / "overlays")
+    if cfg.get("transfer_data") is not None:
+        transfer = _evaluate(cfg, "transfer_data", model, out_dir / "eval_transfer", out_dir / "baseline_transfer")
+        transfer.pop("dataset")
+        result["transfer"] = transfer
+    return result
+
+
+def _evaluate(cfg: DictConfig, key: str, model: Dict[str, Any], out: Path, baseline_out: Path) -> Dict[str, Any]:
+    dataset = instantiate(cfg[key])
+    settings = {name: OmegaConf.to_container(cfg[name], resolve=True) for name in (key, "val_memory", "val_inference")}
+    metrics = evaluate_dataset(dataset, out, model, settings["val_memory"], settings["val_inference"],
+                               device=cfg.device, overwrite=True, data_config=settings[key])
+    return {"model": metrics, "baseline": copy_first_mask(dataset, baseline_out), "dataset": dataset}
 
 
 def save_previews(dataset, predictions: Path, out_dir: Path, sequences: int = 3, frames: int = 4) -> Path:
