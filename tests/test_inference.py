@@ -5,6 +5,7 @@ import torch
 from stcnbuf.inference import OfflineSegmenter, OnlineSegmenter, WriteMode
 from stcnbuf.inference.core import cpu_has_native_bf16
 from stcnbuf.inference.frames import padding_for, unpad, pad
+from stcnbuf.inference.online import key_confidence
 from stcnbuf.inference.orderings import bit_reversal_order, burn_in_order
 from stcnbuf.memory import MemoryBank
 from tests.conftest import moving_squares, require_shared
@@ -102,16 +103,17 @@ def test_burn_in_writes_every_mem_every_th_frame_of_each_pass(net, video):
     writes = []
     original = seg.process
 
-    def counting(frame, index, write):
-        writes.append((index, write))
-        return original(frame, index, write)
+    def counting(frame, index, write, burn_in=False):
+        writes.append((index, write, burn_in))
+        return original(frame, index, write, burn_in)
 
     seg.process = counting
     offline.run(frames, labels[0], init_frame=0)
     burn_in = writes[: 2 * ((len(frames) - 1) // 3)]
-    assert all(w is WriteMode.PERMANENT for _, w in burn_in)
-    final = [i for i, _ in writes[len(burn_in):]]
-    assert final == list(range(1, len(frames)))
+    assert all(w is WriteMode.PERMANENT and flagged for _, w, flagged in burn_in)
+    final = writes[len(burn_in):]
+    assert [i for i, _, _ in final] == list(range(1, len(frames))) and not any(flagged for *_, flagged in final)
+    assert seg.memory.stats()["burn_in_frames"] == len(burn_in)
 
 
 def test_burn_in_every_frame_stores_the_same_frames_and_uses_the_ring(net, video):
@@ -201,3 +203,14 @@ def test_real_davis_frames_end_to_end(net):
     result = seg.run(frames, mask, init_frame=0)
     assert torch.equal(result.labels[0], torch.from_numpy(mask).long())
     assert all(lab.shape == (120, 214) for lab in result.labels)
+
+
+def test_key_confidence_is_the_cell_mean_of_the_most_likely_label():
+    probs = torch.zeros(2, 32, 48)
+    probs[0] = 0.7                     # background 0.7 everywhere but one cell
+    probs[1] = 0.3
+    probs[0, :16, 16:32], probs[1, :16, 16:32] = 0.4, 0.6
+    probs[0, 16:, :8], probs[1, 16:, :8] = 0.5, 0.5
+    confidence = key_confidence(probs, (2, 3))
+    expected = torch.tensor([[0.7, 0.6, 0.7], [0.6, 0.7, 0.7]])   # half of cell (1, 0) at 0.5
+    torch.testing.assert_close(confidence, expected)

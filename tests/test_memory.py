@@ -303,3 +303,84 @@ def test_a_restored_snapshot_continues_identically(policy):
     torch.testing.assert_close(second.read_inputs()[0], straight.read_inputs()[0])
     with pytest.raises(ValueError, match="does not fit"):
         MemoryBank("fifo", capacity=3).load_state_dict(state)
+
+
+# -- entries written by burn-in visits -------------------------------------------------------------------------
+
+
+def test_burn_in_entries_are_read_with_their_weight():
+    """A burn-in frame read with weight w: its softmax weights are those of a plain read multiplied by w,
+    renormalised (computed by hand from the L2 affinities)."""
+    weight = 0.25
+    bank = MemoryBank("unbounded", burn_in_weight=weight)
+    bank.add_objects(1)
+    (k0, v0), (k1, v1) = frame(0), frame(1)
+    bank.add(k0, v0, 0, annotated=True)
+    bank.add(k1, v1, 1, burn_in=True)
+    query = torch.randn(CK, H, W, generator=torch.Generator().manual_seed(9))
+    keys = torch.cat([k0.reshape(CK, P).t(), k1.reshape(CK, P).t()])
+    values = torch.cat([v0.reshape(CV, P).t(), v1.reshape(CV, P).t()])
+    affinity = -torch.cdist(query.reshape(CK, P).t(), keys).pow(2) / math.sqrt(CK)   # [P, 2P]
+    affinity[:, P:] += math.log(weight)
+    expected = torch.softmax(affinity, 1) @ values                                      # [P, CV]
+    got = bank.read(query, top_k=2 * P)[0].reshape(CV, P).t()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    plain = MemoryBank("unbounded")
+    plain.add_objects(1)
+    plain.add(k0, v0, 0, annotated=True)
+    plain.add(k1, v1, 1, burn_in=True)
+    assert not torch.allclose(plain.read(query, top_k=2 * P), bank.read(query, top_k=2 * P))
+
+
+def test_unconfident_burn_in_positions_are_never_read():
+    bank = MemoryBank("random_pixel", capacity=4, burn_in_confidence=0.8)
+    fill(bank, 1, annotated_first=True)
+    key, values = frame(5)
+    confidence = torch.tensor([[0.9, 0.5, 0.8], [0.79, 1.0, 0.1]])
+    bank.add(key, values, 5, burn_in=True, confidence=confidence)
+    bias = bank.read_inputs()[1][0]
+    burn_rows = bias[P:2 * P]
+    assert torch.isinf(burn_rows).tolist() == (confidence.reshape(-1) < 0.8).tolist()
+    assert torch.isfinite(bias[:P]).all()
+    plain_key, plain_values = frame(6)
+    bank.add(plain_key, plain_values, 6, confidence=torch.zeros(H, W))   # not burn-in: every position readable
+    assert torch.isfinite(bank.read_inputs()[1][0][2 * P:3 * P]).all()
+    with pytest.raises(ValueError, match="burn_in_confidence needs the confidence"):
+        bank.add(key, values, 7, burn_in=True)
+
+
+@pytest.mark.parametrize("policy", BOUNDED)
+def test_burn_in_frames_are_evicted_first(policy):
+    """Memory full of [annotated, plain, burn-in, burn-in]: with the switch, new plain frames replace the
+    burn-in ones first, so the plain frame 1 outlives them; fifo without the switch evicts frame 1 first."""
+    for evict_first in (True, False):
+        bank = MemoryBank(policy, capacity=4, seed=3, burn_in_evict_first=evict_first)
+        bank.add_objects(1)
+        for i, burn_in in enumerate((False, False, True, True)):
+            bank.add(*frame(i), i, annotated=i == 0, burn_in=burn_in)
+        kept = []
+        for i in range(4, 200):
+            bank.add(*frame(i), i)
+            kept.append(1 in bank.stored_frames().tolist())
+            if bank.stats()["burn_in_frames"] == 0:
+                break
+        if evict_first:
+            assert all(kept) and bank.stats()["burn_in_frames"] == 0 and bank.stats()["frames"] == 4
+        elif policy == "fifo":
+            assert not kept[0]
+
+
+def test_burn_in_settings_are_checked_and_part_of_a_snapshot():
+    with pytest.raises(ValueError, match="burn_in_weight must be in"):
+        MemoryBank("fifo", capacity=2, burn_in_weight=0)
+    with pytest.raises(ValueError, match="burn_in_confidence must be in"):
+        MemoryBank("fifo", capacity=2, burn_in_confidence=1.0)
+    bank = MemoryBank("fifo", capacity=3, burn_in_evict_first=True)
+    fill(bank, 1, annotated_first=True)
+    bank.add(*frame(1), 1, burn_in=True)
+    state = bank.state_dict()
+    other = MemoryBank("fifo", capacity=3, burn_in_evict_first=True)
+    other.load_state_dict(state)
+    assert other.stats()["burn_in_frames"] == 1
+    with pytest.raises(ValueError, match="does not fit"):
+        MemoryBank("fifo", capacity=3).load_state_dict(state)

@@ -13,8 +13,16 @@ from tests.conftest import REPO
 
 def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     runs = study_runs()
-    assert len(runs) == 4 * 5 + 1 + 2 * 4 + 2
+    assert len(runs) == 4 * 5 + 1 + 2 * 4 + 2 + 3 * 2
     by_name = {r.name: r for r in runs}
+    assert by_name["random_pixel-c16-burn1-none-evict_first"].overrides()[-1] == "memory.burn_in_evict_first=true"
+    assert by_name["random_pixel-c16-burn1-strided-weight0.5"].overrides()[-1] == "memory.burn_in_weight=0.5"
+    assert by_name["random_pixel-c16-burn1-strided-confident0.9"].overrides()[-2:] == [
+        "inference.order=strided", "memory.burn_in_confidence=0.9"]
+    assert [r.name for r in study_runs(["fifo"], [4], unbounded=False, orders=[], every_frame_orders=[],
+                                       treatment_orders=["random"],
+                                       burn_in_treatments=study.treatments(0.25, kinds=["weight"]))] == [
+        "fifo-c4", "random_pixel-c16-burn1-random-weight0.25"]
     assert by_name["fifo-c8"].overrides() == ["memory=fifo", "memory.capacity=8", "inference=online"]
     assert by_name["random_pixel-c64"].overrides()[0] == "memory=buffer"
     assert by_name["unbounded"].overrides() == ["memory=unbounded", "inference=online"]
@@ -31,10 +39,13 @@ def test_the_study_runs_every_policy_and_capacity_then_burn_in():
 
 
 @pytest.mark.parametrize("kwargs,message", [({"policies": ["lru"]}, "unknown bounded policies"),
-                                            ({"orders": ["backwards"]}, "unknown burn-in orders")])
+                                            ({"orders": ["backwards"]}, "unknown burn-in orders"),
+                                            ({"treatment_orders": ["sideways"]}, "unknown burn-in orders")])
 def test_unknown_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         study_runs(**kwargs)
+    with pytest.raises(ValueError, match="unknown burn-in treatments"):
+        study.treatments(kinds=["forget"])
 
 
 def _fake_run(runs_dir, name, jf, objects, complete=True):
@@ -55,15 +66,19 @@ def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
     runs = [StudyRun("fifo-c4", "policy", "fifo", 4, 0, None),
             StudyRun("unbounded", "policy", "unbounded", None, 0, None),
             StudyRun("random_pixel-c16-burn1-none", "burn_in", "random_pixel", 16, 1, "none"),
+            StudyRun("random_pixel-c16-burn1-none-evict_first", "burn_in", "random_pixel", 16, 1, "none",
+                     treatment="evict_first", treatment_overrides=("memory.burn_in_evict_first=true",)),
             StudyRun("fifo-c64", "policy", "fifo", 64, 0, None)]
     per_object = {"long_00_700f": {1: (0.2, 0.4), 2: (0.5, 0.5), 3: (0.6, 0.8), 4: (0.9, 0.9)},
                   "long_01_400f": {1: (0.4, 0.6), 2: (0.5, 0.7), 3: (0.6, 0.6), 4: (0.1, 0.3)}}
     _fake_run(tmp_path, "fifo-c4", 0.5, per_object)
     _fake_run(tmp_path, "unbounded", 0.7, per_object)
     _fake_run(tmp_path, "random_pixel-c16-burn1-none", 0.4, per_object)
+    _fake_run(tmp_path, "random_pixel-c16-burn1-none-evict_first", 0.45, per_object)
     _fake_run(tmp_path, "fifo-c64", 0.9, per_object, complete=False)  # interrupted: left out
     rows = collect(runs, tmp_path)
-    assert [r["run"] for r in rows] == ["fifo-c4", "unbounded", "random_pixel-c16-burn1-none"]
+    assert [r["run"] for r in rows] == ["fifo-c4", "unbounded", "random_pixel-c16-burn1-none",
+                                        "random_pixel-c16-burn1-none-evict_first"]
     fifo = rows[0]
     assert fifo["J&F"] == 50.0 and fifo["J"] == 48.0
     assert fifo["J&F absence"] == pytest.approx(40.0)   # ((0.2 + 0.4) / 2 + (0.4 + 0.6) / 2) / 2
@@ -72,10 +87,12 @@ def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
     (tmp_path / study.MACHINE_FILE).write_text("Some CPU (avx2), 2 physical cores\n")
     md = write_summary(runs, tmp_path / "docs", tmp_path, "study --out docs -- model.checkpoint=x.ckpt").read_text()
     assert "| fifo | 4 | 0 | 50.0 | 48.0 | 52.0 | 40.0 | 55.0 | 65.0 | 55.0 | 10.0 | 900.0 |" in md
-    assert "| random_pixel | 16 | 1 | none | False | 40.0 |" in md and "Some CPU (avx2)" in md
+    assert "| random_pixel | 16 | 1 | none | False |  | 40.0 |" in md and "Some CPU (avx2)" in md
+    assert "| random_pixel | 16 | 1 | none | False | evict_first | 45.0 |" in md
     assert "model.checkpoint=x.ckpt" in md
     with open(tmp_path / "docs" / "study.csv") as f:
-        assert [r["run"] for r in csv.DictReader(f)] == ["fifo-c4", "unbounded", "random_pixel-c16-burn1-none"]
+        assert [r["run"] for r in csv.DictReader(f)] == ["fifo-c4", "unbounded", "random_pixel-c16-burn1-none",
+                                                         "random_pixel-c16-burn1-none-evict_first"]
     for plot in ("capacity.png", "over_time.png", "burn_in.png"):
         assert (tmp_path / "docs" / plot).stat().st_size > 1000
 
@@ -87,16 +104,20 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
     out, runs_dir = tmp_path / "study", tmp_path / "runs"
     args = ["--out", str(out), "--runs", str(runs_dir), "--policies", "fifo", "--capacities", "3", "--no-unbounded",
             "--passes", "1",
-            "--orders", "strided", "--every-frame-orders", "--", f"model.checkpoint={tiny_checkpoint}",
+            "--orders", "strided", "--every-frame-orders", "--treatment-orders", "none", "--treatments", "confident",
+            "--", f"model.checkpoint={tiny_checkpoint}",
             f"paths.data_dir={tmp_path / 'data'}",
             "data.frames=[200]", "data.absence=60", "data.height=64", "data.width=96", "logger=none", "workers=1"]
     assert study.main(args) == 0
     rows = list(csv.DictReader(open(out / "study.csv")))
-    assert [r["run"] for r in rows] == ["fifo-c3", "random_pixel-c16-burn1-strided"]
+    assert [r["run"] for r in rows] == ["fifo-c3", "random_pixel-c16-burn1-strided",
+                                        "random_pixel-c16-burn1-none-confident0.9"]
     assert all(0 <= float(r["J&F"]) <= 100 and float(r["fps"]) > 0 for r in rows)
     assert all(r["J&F late"] != "" for r in rows)   # the late object was introduced and scored
     offline = json.loads((runs_dir / "random_pixel-c16-burn1-strided" / "metrics.json").read_text())
     assert offline["burn_in_frames"] > 0 and offline["config"]["memory"]["capacity"] == 16
+    confident = json.loads((runs_dir / "random_pixel-c16-burn1-none-confident0.9" / "metrics.json").read_text())
+    assert confident["config"]["memory"]["burn_in_confidence"] == 0.9 and confident["burn_in_frames"] > 0
     assert (runs_dir / "machine.txt").read_text().strip() in (out / "study.md").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["burn_in.png", "capacity.png", "over_time.png", "study.csv",
                                                      "study.md"]

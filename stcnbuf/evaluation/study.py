@@ -1,5 +1,6 @@
-"""The buffer study on long videos: replacement policy × capacity, then burn-in passes × order, each run an
-``eval.py`` run of its own (resumable), summarised into a table and plots.
+"""The buffer study on long videos: replacement policy × capacity, then burn-in passes × order and ablations of
+burn-in (every frame segmented; its entries weighted down, evicted first, or kept only where confident), each
+run an ``eval.py`` run of its own (resumable), summarised into a table and plots.
 
     python -m stcnbuf.evaluation.study --out docs/study/long_buffer -- model=stcn_small model.checkpoint=CKPT
 
@@ -26,7 +27,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
@@ -56,6 +57,8 @@ class StudyRun:
     order: Optional[str]
     seed: int = 0       # memory.seed: the random choices of the random policies
     every_frame: bool = False   # inference.burn_in_every_frame: burn-in segments every frame, with the ring
+    treatment: Optional[str] = None   # how burn-in entries are treated in memory: a name of ``treatments()``
+    treatment_overrides: Tuple[str, ...] = ()
 
     def overrides(self) -> List[str]:
         memory = next((config for config, policy in BOUNDED.items() if policy == self.policy), self.policy)
@@ -64,25 +67,48 @@ class StudyRun:
         if self.group == "policy":
             return result + ["inference=online"]
         result += ["inference=offline", f"inference.burn_in_passes={self.passes}", f"inference.order={self.order}"]
-        return result + (["inference.burn_in_every_frame=true"] if self.every_frame else [])
+        result += ["inference.burn_in_every_frame=true"] if self.every_frame else []
+        return result + list(self.treatment_overrides)
+
+
+TREATMENTS = ("weight", "evict_first", "confident")
+
+
+def treatments(weight: float = 0.5, confidence: float = 0.9,
+               kinds: Sequence[str] = TREATMENTS) -> Dict[str, Tuple[str, ...]]:
+    """The ablations of what burn-in writes, each name with the memory overrides that apply it: ``weight``
+    (entries read with a lower weight), ``evict_first`` (replaced before any other), ``confident`` (readable
+    only where the prediction is at least ``confidence`` sure)."""
+    unknown = [k for k in kinds if k not in TREATMENTS]
+    if unknown:
+        raise ValueError(f"unknown burn-in treatments {unknown}; choose from {', '.join(TREATMENTS)}")
+    every = {"weight": (f"weight{weight:g}", (f"memory.burn_in_weight={weight:g}",)),
+             "evict_first": ("evict_first", ("memory.burn_in_evict_first=true",)),
+             "confident": (f"confident{confidence:g}", (f"memory.burn_in_confidence={confidence:g}",))}
+    return dict(every[k] for k in kinds)
 
 
 def study_runs(policies: Sequence[str] = tuple(BOUNDED.values()), capacities: Sequence[int] = CAPACITIES,
                burn_in_policies: Sequence[str] = ("random_pixel",), reference_capacity: int = 16,
                passes: Sequence[int] = PASSES, orders: Sequence[str] = ORDERS,
                unbounded: bool = True, seeds: Sequence[int] = (),
-               every_frame_orders: Sequence[str] = ("none", "strided")) -> List[StudyRun]:
+               every_frame_orders: Sequence[str] = ("none", "strided"),
+               treatment_orders: Sequence[str] = ("none", "strided"),
+               burn_in_treatments: Optional[Dict[str, Tuple[str, ...]]] = None) -> List[StudyRun]:
     """The runs of the study: every bounded policy at every capacity online, the unbounded memory online,
     then every burn-in policy at ``reference_capacity`` with every number of passes and order; and, for the
     spread of the random policies, each of them online at ``reference_capacity`` with every other memory seed
-    of ``seeds``; and one burn-in pass that segments every frame (with the ring) in each of
-    ``every_frame_orders``, which tells whether sparse, ring-less burn-in is what costs."""
+    of ``seeds``; one burn-in pass that segments every frame (with the ring) in each of
+    ``every_frame_orders``, which tells whether sparse, ring-less burn-in is what costs; and one burn-in pass
+    in each of ``treatment_orders`` under each of ``burn_in_treatments`` (default :func:`treatments`), which
+    tells whether it is what burn-in writes."""
     unknown = [p for p in (*policies, *burn_in_policies) if p not in BOUNDED.values()]
     if unknown:
         raise ValueError(f"unknown bounded policies {unknown}; choose from {', '.join(BOUNDED.values())}")
-    bad_orders = [o for o in (*orders, *every_frame_orders) if o not in ORDERS]
+    bad_orders = [o for o in (*orders, *every_frame_orders, *treatment_orders) if o not in ORDERS]
     if bad_orders:
         raise ValueError(f"unknown burn-in orders {bad_orders}; choose from {', '.join(ORDERS)}")
+    burn_in_treatments = treatments() if burn_in_treatments is None else burn_in_treatments
     runs = [StudyRun(f"{p}-c{c}", "policy", p, int(c), 0, None) for p in policies for c in capacities]
     runs += [StudyRun(f"{p}-c{reference_capacity}-seed{seed}", "policy", p, int(reference_capacity), 0, None, int(seed))
              for p in policies if p in RANDOM for seed in seeds if seed]
@@ -92,6 +118,9 @@ def study_runs(policies: Sequence[str] = tuple(BOUNDED.values()), capacities: Se
              for p in burn_in_policies for n in passes for o in orders]
     runs += [StudyRun(f"{p}-c{reference_capacity}-burn1-{o}-every", "burn_in", p, int(reference_capacity), 1, o,
                       every_frame=True) for p in burn_in_policies for o in every_frame_orders]
+    runs += [StudyRun(f"{p}-c{reference_capacity}-burn1-{o}-{name}", "burn_in", p, int(reference_capacity), 1, o,
+                      treatment=name, treatment_overrides=tuple(overrides))
+             for p in burn_in_policies for name, overrides in burn_in_treatments.items() for o in treatment_orders]
     return runs
 
 
@@ -168,6 +197,7 @@ def collect(runs: Sequence[StudyRun], runs_dir: Path) -> List[Dict[str, Any]]:
         rows.append({"run": run.name, "group": run.group, "policy": run.policy, "capacity": run.capacity,
                      "burn_in_passes": run.passes, "order": run.order, "seed": run.seed,
                      "every_frame": run.every_frame if run.group == "burn_in" else None,
+                     "treatment": run.treatment,
                      "J&F": _percent(metrics.get("J&F-Mean")), "J": _percent(metrics.get("J-Mean")),
                      "F": _percent(metrics.get("F-Mean")),
                      **{f"J&F {event}": _percent(objects.get(i + 1)) for i, event in enumerate(EVENTS)},
@@ -223,8 +253,8 @@ def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: 
                                          "peak_memory_mb"])]
     if burn_rows:
         text += ["## Burn-in passes x order (offline)", "",
-                 _markdown(burn_rows, ["policy", "capacity", "burn_in_passes", "order", "every_frame", "J&F", *events,
-                                       "fps", "peak_memory_mb"])]
+                 _markdown(burn_rows, ["policy", "capacity", "burn_in_passes", "order", "every_frame", "treatment", "J&F",
+                                       *events, "fps", "peak_memory_mb"])]
     text += ["## J&F per tenth of the videos", "",
              _markdown([{"run": r["run"], **{f"{i + 1}": v for i, v in enumerate(r["J&F-by-tenth"])}} for r in rows],
                        ["run", *[str(i + 1) for i in range(10)]])]
@@ -292,7 +322,7 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
     if burn:
         fig, ax = plt.subplots(figsize=(7, 4))
         labels = [f"{r['policy']}\n{r['burn_in_passes']}x {r['order']}" + ("\nevery frame" if r["every_frame"] else "")
-                  for r in burn]
+                  + (f"\n{r['treatment']}" if r.get("treatment") else "") for r in burn]
         ax.bar(range(len(burn)), [r["J&F"] for r in burn], color="tab:blue")
         reference = next((r for r in policy_rows if r["policy"] == burn[0]["policy"]
                           and r["capacity"] == burn[0]["capacity"]), None)
@@ -324,6 +354,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--orders", nargs="+", default=list(ORDERS))
     parser.add_argument("--every-frame-orders", nargs="*", default=["none", "strided"],
                         help="orders of the one-pass burn-in runs that segment every frame (with the ring)")
+    parser.add_argument("--treatment-orders", nargs="*", default=["none", "strided"],
+                        help="orders of the one-pass burn-in runs under each treatment of burn-in entries")
+    parser.add_argument("--treatments", nargs="*", default=list(TREATMENTS),
+                        help="treatments of burn-in entries to run (weight, evict_first, confident)")
+    parser.add_argument("--burn-in-weight", type=float, default=0.5,
+                        help="the weight of burn-in entries in the 'weight' treatment (memory.burn_in_weight)")
+    parser.add_argument("--burn-in-confidence", type=float, default=0.9,
+                        help="the threshold of the 'confident' treatment (memory.burn_in_confidence)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[],
                         help="memory seeds besides 0 for the random policies at --reference-capacity (their spread)")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the table and plots, run nothing")
@@ -331,7 +369,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         runs = study_runs(args.policies, args.capacities, args.burn_in_policies, args.reference_capacity,
-                          args.passes, args.orders, not args.no_unbounded, args.seeds, args.every_frame_orders)
+                          args.passes, args.orders, not args.no_unbounded, args.seeds, args.every_frame_orders,
+                          args.treatment_orders, treatments(args.burn_in_weight, args.burn_in_confidence,
+                                                            args.treatments))
     except ValueError as error:
         parser.error(str(error))
     runs_dir = args.runs or args.out / "runs"

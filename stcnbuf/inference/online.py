@@ -20,6 +20,13 @@ from stcnbuf.model.aggregate import aggregate
 from stcnbuf.model.stcn import STCN
 
 
+def key_confidence(probs: Tensor, size: Sequence[int]) -> Tensor:
+    """How confident a prediction ``probs [K+1,H,W]`` is at each key position: the mean, over the pixels of
+    the position's cell (``H/h × W/w``), of the probability of the pixel's most likely label; ``[h, w]``."""
+    best = probs.float().amax(0)[None, None]
+    return torch.nn.functional.adaptive_avg_pool2d(best, tuple(size))[0, 0]
+
+
 class OnlineSegmenter:
     """Segments a video frame by frame with a :class:`~stcnbuf.memory.MemoryBank`.
 
@@ -185,25 +192,31 @@ class OnlineSegmenter:
         return write_mode(frame_index, self.last_annotated, self.mem_every, self.has_ring)
 
     @torch.no_grad()
-    def process(self, frame: np.ndarray | Tensor, frame_index: int, write: WriteMode) -> Prediction:
-        """Segment one frame and write it to memory as ``write`` says (schedules use this directly)."""
+    def process(self, frame: np.ndarray | Tensor, frame_index: int, write: WriteMode,
+                burn_in: bool = False) -> Prediction:
+        """Segment one frame and write it to memory as ``write`` says (schedules use this directly);
+        ``burn_in``: a burn-in visit (the memory's ``burn_in_*`` settings apply to what it writes)."""
         self._require_started()
         if not self.object_ids:
             raise RuntimeError("no objects are tracked; add objects before segmenting frames")
         image = self._image(self._checked(frame))
         with autocast_context(self.device, self.precision):
             probs, key, f16 = self.core(image, *self.memory.read_inputs())
-            self._store(image, f16, key, probs, frame_index, write, annotated=False)
+            self._store(image, f16, key, probs, frame_index, write, annotated=False, burn_in=burn_in)
         self.last_index = frame_index
         return self._prediction(frame_index, probs)
 
     # ------------------------------------------------------------------ internals
     def _store(self, image: Tensor, f16: Tensor, key: Tensor, probs: Tensor, frame_index: int,
-               write: WriteMode, annotated: bool) -> None:
+               write: WriteMode, annotated: bool, burn_in: bool = False) -> None:
         if write is WriteMode.NONE:
             return
         values = self.core.encode_value(image, f16, probs[1:].to(image.dtype))
-        self.memory.add(key, values, frame_index, temporary=write is WriteMode.TEMPORARY, annotated=annotated)
+        confidence = None
+        if burn_in and self.memory.burn_in_confidence > 0:
+            confidence = key_confidence(probs, key.shape[1:])
+        self.memory.add(key, values, frame_index, temporary=write is WriteMode.TEMPORARY, annotated=annotated,
+                        burn_in=burn_in, confidence=confidence)
 
     def _require_started(self) -> None:
         if not self.started:

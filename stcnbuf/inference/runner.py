@@ -81,7 +81,7 @@ def run_plan(segmenter: OnlineSegmenter, plan: Plan, frames: FrameSource | Seque
             given = annotations[visit.frame]
             prediction = segmenter.add_objects(frame, given.labels, given.object_ids, frame_index=visit.frame)
         else:
-            prediction = segmenter.process(frame, visit.frame, visit.write)
+            prediction = segmenter.process(frame, visit.frame, visit.write, burn_in=visit.action is Action.BURN_IN)
         if sync is not None:
             sync()
         yield Step(position, visit, prediction, time.perf_counter() - began)

@@ -3,7 +3,8 @@
 Storage is a single set of row tensors: rows ``[0, T)`` hold the temporary ring (``temp_size`` frames of
 ``P`` positions each), rows ``[T, T + R)`` the permanent memory, filled as a prefix and then rewritten in
 place by the replacement policy. A read looks at rows ``[0, T + used)``; rows that must not be read (an
-empty ring slot, rows older than an object's first annotation) get an affinity bias of ``-inf``.
+empty ring slot, rows older than an object's first annotation, unconfident burn-in positions) get an affinity
+bias of ``-inf``; burn-in rows read with a weight get ``log(weight)`` added to theirs.
 """
 
 from __future__ import annotations
@@ -54,22 +55,37 @@ class MemoryBank:
             write empties the ring (STCN's "last frame" slot is ``temp_size=1``).
         pin_annotated: annotated frames are never evicted.
         seed: seed of the generator behind every random choice.
+        burn_in_weight: the weight of entries written by burn-in visits in a read (their softmax weight is
+            multiplied by it; 1: like any other entry).
+        burn_in_evict_first: a bounded policy replaces burn-in entries before any other.
+        burn_in_confidence: only the positions of a burn-in frame whose prediction is at least this confident
+            (see :meth:`add`) can be read (0: all).
         device, dtype: where and in which precision keys and values are stored.
     """
 
     def __init__(self, policy: str = "unbounded", capacity: Optional[int] = None, temp_size: int = 0,
-                 pin_annotated: bool = True, seed: int = 0, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> None:
+                 pin_annotated: bool = True, seed: int = 0, burn_in_weight: float = 1.0,
+                 burn_in_evict_first: bool = False, burn_in_confidence: float = 0.0,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown memory policy {policy!r}; choose one of {', '.join(POLICIES)}")
         if policy == "unbounded":
             if capacity is not None:
                 log.warning("memory.capacity=%s is ignored with policy=unbounded", capacity)
                 capacity = None
+            if burn_in_evict_first:
+                log.warning("memory.burn_in_evict_first is ignored with policy=unbounded (nothing is evicted)")
         elif capacity is None or int(capacity) < 1:
             raise ValueError(f"policy={policy} needs memory.capacity >= 1 (frames), got {capacity!r}")
         if temp_size < 0:
             raise ValueError(f"memory.temp_size must be >= 0, got {temp_size}")
+        if not 0 < burn_in_weight <= 1:
+            raise ValueError(f"memory.burn_in_weight must be in (0, 1], got {burn_in_weight}")
+        if not 0 <= burn_in_confidence < 1:
+            raise ValueError(f"memory.burn_in_confidence must be in [0, 1), got {burn_in_confidence}")
+        self.burn_in_weight = float(burn_in_weight)
+        self.burn_in_evict_first = bool(burn_in_evict_first)
+        self.burn_in_confidence = float(burn_in_confidence)
         self.policy = policy
         self.capacity = None if capacity is None else int(capacity)
         self.temp_size = int(temp_size)
@@ -99,6 +115,7 @@ class MemoryBank:
         self._row_step = torch.empty(0, dtype=torch.long, device=self.device)
         self._row_frame = torch.empty(0, dtype=torch.long)
         self._row_pinned = torch.empty(0, dtype=torch.bool)
+        self._row_burn_in = torch.empty(0, dtype=torch.bool)
         self._row_step_cpu = torch.empty(0, dtype=torch.long)
 
     @property
@@ -144,7 +161,7 @@ class MemoryBank:
 
     # ------------------------------------------------------------------ writing
     def add(self, key: Tensor, values: Tensor, frame_index: int, *, temporary: bool = False,
-            annotated: bool = False) -> bool:
+            annotated: bool = False, burn_in: bool = False, confidence: Optional[Tensor] = None) -> bool:
         """Store one frame.
 
         Args:
@@ -153,6 +170,9 @@ class MemoryBank:
             frame_index: the frame's index in the video (kept for statistics).
             temporary: write into the temporary ring instead of permanent memory.
             annotated: the frame carries given masks (pinned when ``pin_annotated``).
+            burn_in: the frame was segmented by a burn-in visit (``burn_in_*`` apply to its entries).
+            confidence: ``[h, w]`` how confident the frame's prediction is at each position (0..1); needed
+                for a burn-in frame when ``burn_in_confidence > 0``.
 
         Returns:
             whether the frame was stored (``reservoir`` may discard a frame).
@@ -165,6 +185,9 @@ class MemoryBank:
         key_rows = key.reshape(key.shape[0], positions).t()
         value_rows = values.reshape(values.shape[0], values.shape[1], positions).permute(2, 0, 1)
         value_rows = value_rows.reshape(positions, -1)
+        bias = key_bias(key_rows)
+        if burn_in:
+            bias = self._burn_in_bias(bias, confidence)
         step = self._step
         self._step += 1
         if temporary:
@@ -182,9 +205,21 @@ class MemoryBank:
             if rows is None:
                 self._discarded += 1
                 return False
-        self._write(rows, key_rows, value_rows, step, frame_index, pinned)
+        self._write(rows, key_rows, value_rows, bias, step, frame_index, pinned, burn_in)
         self._writes += 1
         return True
+
+    def _burn_in_bias(self, bias: Tensor, confidence: Optional[Tensor]) -> Tensor:
+        """The affinity bias of a burn-in frame's rows: ``log(burn_in_weight)`` added, ``-inf`` where its
+        prediction is less confident than ``burn_in_confidence``."""
+        if self.burn_in_weight < 1:
+            bias = bias + math.log(self.burn_in_weight)
+        if self.burn_in_confidence > 0:
+            if confidence is None:
+                raise ValueError("memory.burn_in_confidence needs the confidence of a burn-in frame's prediction")
+            unsure = confidence.reshape(-1).to(bias.device) < self.burn_in_confidence
+            bias = bias.masked_fill(unsure, -math.inf)
+        return bias
 
     def clear_temporary(self) -> None:
         """Empty the temporary ring."""
@@ -227,18 +262,20 @@ class MemoryBank:
         self._keys, self._values, self._bias, self._row_step = keys, values, bias, row_step
         self._row_frame = torch.cat([self._row_frame, torch.full((rows - old,), -1, dtype=torch.long)])
         self._row_pinned = torch.cat([self._row_pinned, torch.zeros(rows - old, dtype=torch.bool)])
+        self._row_burn_in = torch.cat([self._row_burn_in, torch.zeros(rows - old, dtype=torch.bool)])
         self._row_step_cpu = torch.cat([self._row_step_cpu, torch.full((rows - old,), -1, dtype=torch.long)])
 
-    def _write(self, rows: Tensor, key_rows: Tensor, value_rows: Tensor, step: int, frame_index: int,
-               pinned: bool) -> None:
+    def _write(self, rows: Tensor, key_rows: Tensor, value_rows: Tensor, bias: Tensor, step: int, frame_index: int,
+               pinned: bool, burn_in: bool) -> None:
         dev_rows = rows.to(self.device)
         self._keys.index_copy_(0, dev_rows, key_rows.to(self.dtype))
         self._values.index_copy_(0, dev_rows, value_rows.to(self.dtype))
-        self._bias.index_copy_(0, dev_rows, key_bias(key_rows))
+        self._bias.index_copy_(0, dev_rows, bias)
         self._row_step.index_fill_(0, dev_rows, step)
         self._row_step_cpu[rows] = step
         self._row_frame[rows] = frame_index
         self._row_pinned[rows] = pinned
+        self._row_burn_in[rows] = burn_in
 
     def _allocate_rows(self, positions: int, pinned: bool) -> Optional[Tensor]:
         """Rows for a new permanent frame under the policy; ``None`` when the policy discards it."""
@@ -255,24 +292,44 @@ class MemoryBank:
             evictable = torch.nonzero(~self._row_pinned[ring:ring + self._used]).flatten()
             if evictable.numel() < positions:
                 raise self._full_error()
+            first = self._burn_in_first(evictable, self._row_burn_in[ring:ring + self._used])
+            if first is not None:  # burn-in entries go first, then random others
+                burn, rest = first
+                if burn.numel() >= positions:
+                    return ring + burn[torch.randperm(burn.numel(), generator=self.generator)[:positions]]
+                extra = rest[torch.randperm(rest.numel(), generator=self.generator)[:positions - burn.numel()]]
+                return ring + torch.cat([burn, extra])
             chosen = torch.randperm(evictable.numel(), generator=self.generator)[:positions]
             return ring + evictable[chosen]
         pinned_frames = self._row_pinned[ring:ring + self._used].view(-1, positions)[:, 0]
         evictable = torch.nonzero(~pinned_frames).flatten()
         if evictable.numel() == 0:
             raise self._full_error()
+        first = self._burn_in_first(evictable, self._row_burn_in[ring:ring + self._used].view(-1, positions)[:, 0])
+        candidates = evictable if first is None else first[0]
         if self.policy == "fifo":
             steps = self._row_step_cpu[ring:ring + self._used].view(-1, positions)[:, 0]
-            frame = evictable[torch.argmin(steps[evictable])]
+            frame = candidates[torch.argmin(steps[candidates])]
         elif self.policy == "reservoir" and not pinned:
             j = int(torch.randint(self._offered, (1,), generator=self.generator))
             if j >= evictable.numel():
                 return None
-            frame = evictable[j]
+            frame = evictable[j] if first is None else \
+                candidates[int(torch.randint(candidates.numel(), (1,), generator=self.generator))]
         else:  # random_frame, and pinned frames under reservoir
-            frame = evictable[int(torch.randint(evictable.numel(), (1,), generator=self.generator))]
+            frame = candidates[int(torch.randint(candidates.numel(), (1,), generator=self.generator))]
         start = ring + int(frame) * positions
         return torch.arange(start, start + positions)
+
+    def _burn_in_first(self, evictable: Tensor, burn_in: Tensor) -> Optional[Tuple[Tensor, Tensor]]:
+        """With ``burn_in_evict_first``, the ``evictable`` slots (rows or frames) split into burn-in ones and
+        the rest, ``burn_in`` flagging every slot; ``None`` when it is off or no evictable slot is burn-in."""
+        if not self.burn_in_evict_first:
+            return None
+        flags = burn_in[evictable]
+        if not bool(flags.any()):
+            return None
+        return evictable[flags], evictable[~flags]
 
     def _full_error(self) -> MemoryFullError:
         return MemoryFullError(
@@ -307,21 +364,22 @@ class MemoryBank:
         return out.reshape(out.shape[0], out.shape[1], query.shape[1], query.shape[2])
 
     # ------------------------------------------------------------------ snapshots
-    _TENSORS = ("_keys", "_values", "_bias", "_row_step", "_row_frame", "_row_pinned", "_row_step_cpu")
+    _TENSORS = ("_keys", "_values", "_bias", "_row_step", "_row_frame", "_row_pinned", "_row_burn_in",
+                "_row_step_cpu")
     _COUNTERS = ("_step", "_used", "_ring_next", "_ring_count", "_offered", "_writes", "_discarded")
 
     def state_dict(self) -> Dict[str, object]:
         """Everything needed to continue later: configuration, storage, counters, generator state."""
         state: Dict[str, object] = {name: getattr(self, name).cpu() for name in self._TENSORS}
         state.update({name: getattr(self, name) for name in self._COUNTERS})
-        state.update(config=(self.policy, self.capacity, self.temp_size, self.pin_annotated, self.seed),
+        state.update(config=self._config(),
                      layout=None if self.layout is None else tuple(vars(self.layout).values()),
                      object_start=list(self._object_start), generator=self.generator.get_state())
         return state
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
         """Restore a :meth:`state_dict` of a bank with the same configuration."""
-        config = (self.policy, self.capacity, self.temp_size, self.pin_annotated, self.seed)
+        config = self._config()
         if tuple(state["config"]) != config:
             raise ValueError(f"memory snapshot of configuration {tuple(state['config'])} does not fit {config}")
         self.layout = None if state["layout"] is None else MemoryLayout(*state["layout"])
@@ -330,9 +388,13 @@ class MemoryBank:
             setattr(self, name, int(state[name]))
         for name in self._TENSORS:
             tensor = state[name]
-            setattr(self, name, tensor if name in ("_row_frame", "_row_pinned", "_row_step_cpu")
+            setattr(self, name, tensor if name in ("_row_frame", "_row_pinned", "_row_burn_in", "_row_step_cpu")
                     else tensor.to(self.device))
         self.generator.set_state(state["generator"])
+
+    def _config(self) -> tuple:
+        return (self.policy, self.capacity, self.temp_size, self.pin_annotated, self.seed, self.burn_in_weight,
+                self.burn_in_evict_first, self.burn_in_confidence)
 
     # ------------------------------------------------------------------ introspection
     def stored_frames(self) -> Tensor:
@@ -355,6 +417,7 @@ class MemoryBank:
         positions = self.layout.positions if self.layout else 0
         ring = self._ring_rows
         pinned_rows = int(self._row_pinned[ring:ring + self._used].sum()) if self._used else 0
+        burn_in_rows = int(self._row_burn_in[ring:ring + self._used].sum()) if self._used else 0
         tensors = (self._keys, self._values, self._bias, self._row_step)
         return {
             "policy": self.policy,
@@ -362,6 +425,7 @@ class MemoryBank:
             "frames": self._used / positions if positions else 0,
             "distinct_frames": int(torch.unique(self.stored_frames()).numel()) if self._used else 0,
             "pinned_frames": pinned_rows / positions if positions else 0,
+            "burn_in_frames": burn_in_rows / positions if positions else 0,
             "temporary_frames": self._ring_count,
             "objects": self.num_objects,
             "rows": self._used,
