@@ -73,7 +73,12 @@ def build_segmenter(net: STCN, memory_cfg, inference_cfg, device: str | torch.de
     inf = _config(inference_cfg)
     if not exact and torch.device(device).type == "cpu" and inf.get("keep_freed_memory", True):
         keep_freed_memory()
-    return OnlineSegmenter(net, build_memory(memory_cfg, device), mem_every=inf.get("mem_every", 5),
+    memory = build_memory(memory_cfg, device)
+    burns_in = inf.get("mode", "online") == "offline" and int(inf.get("burn_in_passes", 1)) > 0
+    if not burns_in and (memory.burn_in_weight < 1 or memory.burn_in_evict_first or memory.burn_in_confidence > 0):
+        log.warning("memory.burn_in_* act only on burn-in visits (inference=offline with burn_in_passes > 0); "
+                    "this run has none")
+    return OnlineSegmenter(net, memory, mem_every=inf.get("mem_every", 5),
                            top_k=inf.get("top_k", 20), device=device, precision=inf.get("precision", "fp32"),
                            compile=inf.get("compile", "none"),
                            channels_last=not exact and bool(inf.get("channels_last", True)),

@@ -113,7 +113,7 @@ def test_burn_in_writes_every_mem_every_th_frame_of_each_pass(net, video):
     assert all(w is WriteMode.PERMANENT and flagged for _, w, flagged in burn_in)
     final = writes[len(burn_in):]
     assert [i for i, _, _ in final] == list(range(1, len(frames))) and not any(flagged for *_, flagged in final)
-    assert seg.memory.stats()["burn_in_frames"] == len(burn_in)
+    assert seg.memory.stats()["stored_burn_in_frames"] == len(burn_in)
 
 
 def test_burn_in_every_frame_stores_the_same_frames_and_uses_the_ring(net, video):
@@ -127,6 +127,24 @@ def test_burn_in_every_frame_stores_the_same_frames_and_uses_the_ring(net, video
     assert runs[True][0] == runs[False][0]                      # the same permanent frames
     assert runs[True][1] == len(frames) - 1 and runs[False][1] == (len(frames) - 1) // 3
     assert len(runs[True][2]) == len(frames)
+
+
+def test_burn_in_frames_are_masked_where_the_prediction_is_unsure(net, video):
+    """Through the segmenter: a high confidence threshold leaves most burn-in positions unreadable (-inf), but
+    never a whole frame; a threshold of 0 none; frames of the final pass are never masked."""
+    frames, labels = video
+    masked = {}
+    for threshold in (0.0, 0.999):
+        memory = MemoryBank("unbounded", burn_in_confidence=threshold)
+        offline = OfflineSegmenter(OnlineSegmenter(net, memory, mem_every=3), order="none", burn_in_passes=1)
+        offline.run(frames, labels[0], init_frame=0)
+        positions = memory.layout.positions
+        bias = memory.read_inputs()[1][0].view(-1, positions)
+        burn_in = memory._row_burn_in.view(-1, positions)[:, 0]
+        assert not torch.isinf(bias[~burn_in]).any()
+        assert torch.isfinite(bias[burn_in]).any(dim=1).all()
+        masked[threshold] = int(torch.isinf(bias[burn_in]).sum())
+    assert masked[0.0] == 0 and masked[0.999] > 0
 
 
 def test_orderings():

@@ -99,7 +99,7 @@ def test_interrupted_runs_resume_and_write_each_frame_once(tmp_path, tiny_checkp
     args = [f"init.frame={init_frame}", f"init.mask={mask}", "reader.stop=40", "snapshot_every=3",
             "outputs.overlay=false", f"inference={mode}"]
     straight = run_segment(tmp_path, video, tiny_checkpoint, *args, name="straight")
-    count = interrupt_after(monkeypatch, visits)
+    interrupt_after(monkeypatch, visits)
     with pytest.raises(Interrupted):
         run_segment(tmp_path, video, tiny_checkpoint, *args, name="resumed")
     out = tmp_path / "resumed"

@@ -222,6 +222,17 @@ def test_every_shape_kind_fills_within_its_radius_and_rings_have_a_hole():
                 assert alpha[int(centre), int(centre)] == 0 and (alpha > 127).any(axis=0)[int(centre)]
 
 
+def test_drifting_fields_move_straight_then_turn_back_within_their_margin():
+    t = np.arange(100, dtype=np.float64)
+    pad, offsets = synthetic.drifting_offsets(t, np.array([0.5, -1.0]), limit=1000)
+    assert pad == 102 and offsets[0].tolist() == [102, 102] and offsets[-1].tolist() == [151, 3]
+    t = np.arange(5000, dtype=np.float64)
+    pad, offsets = synthetic.drifting_offsets(t, np.array([2.0, 0.0]), limit=300)
+    assert pad == 302 and offsets.min() >= 1 and offsets.max() <= 2 * pad - 1      # the field stays small
+    steps = np.abs(np.diff(offsets[:, 0]))
+    assert steps.max() <= 2 and (np.diff(offsets[:, 0]) < 0).any()              # it turns back, no jumps
+
+
 @pytest.fixture(scope="module")
 def wide_scenes():
     """Scenes of the default train split at 96×160, for the widened variety (distractors, bending, sensor)."""

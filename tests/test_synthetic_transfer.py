@@ -42,7 +42,7 @@ def stages():
 
 def test_annotated_actors_are_in_view_in_frame_0_and_distractors_are_never_labelled(stages):
     visible = [stage._frame0_visibility() for stage in stages]   # the smallest fraction of an actor in view
-    assert min(visible) >= 0.3 and sum(v >= MIN_VISIBLE for v in visible) >= len(stages) - 1, visible
+    assert min(visible) >= MIN_VISIBLE, visible
     for stage in stages:
         annotated = [a for a in stage.actors if a.oid]
         assert [a.oid for a in annotated] == list(range(1, len(annotated) + 1))

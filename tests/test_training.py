@@ -146,18 +146,34 @@ def test_rotate_hue_keeps_grey_and_luma_and_turns_full_circle():
     assert abs(float(luma @ turned[:, 0, 0].float()) - float(luma @ muted[:, 0, 0].float())) < 1.0
 
 
-def test_optional_augmentations_change_the_clip_and_are_seeded():
+def _roughness(images):
+    """Mean absolute difference of horizontally neighbouring pixels."""
+    return float((images[..., 1:].float() - images[..., :-1].float()).abs().mean())
+
+
+def test_each_optional_augmentation_does_what_it_says_and_is_seeded(static_root):
     frames = [np.random.default_rng(i).integers(0, 256, (40, 60, 3), dtype=np.uint8) for i in range(3)]
+    frames = [np.kron(f[::4, ::4], np.ones((4, 4, 1), np.uint8))[:40, :60] for f in frames]  # flat 4×4 patches
     masks = [np.zeros((40, 60), np.uint8)] * 3
-    plain = AugmentConfig(crop_size=(32, 32))
-    wide = AugmentConfig(crop_size=(32, 32), clip_hue=0.1, blur_p=1.0, noise_p=1.0)
-    first, _ = augment_clip(frames, masks, np.random.default_rng(5), plain)
-    second, _ = augment_clip(frames, masks, np.random.default_rng(5), wide)
-    again, _ = augment_clip(frames, masks, np.random.default_rng(5), wide)
-    assert not torch.equal(first, second) and torch.equal(again, second)
-    # blur smooths and noise roughens: neighbouring pixels differ by another amount than without them
-    assert (second[:, :, :, 1:].int() - second[:, :, :, :-1].int()).abs().float().mean() != \
-        (first[:, :, :, 1:].int() - first[:, :, :, :-1].int()).abs().float().mean()
+    clips = {}
+    for name, extra in {"plain": {}, "hue": {"clip_hue": 0.25}, "blur": {"blur_p": 1.0, "blur_sigma": (1.5, 1.5)},
+                        "noise": {"noise_p": 1.0, "noise_sigma": 20.0}}.items():
+        cfg = AugmentConfig(crop_size=(32, 32), grayscale_p=0.0, **extra)
+        clips[name], _ = augment_clip(frames, masks, np.random.default_rng(5), cfg)
+        again, _ = augment_clip(frames, masks, np.random.default_rng(5), cfg)
+        assert torch.equal(again, clips[name]), name
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    hue_change = (clips["hue"].float() - clips["plain"].float()).abs().mean()
+    luma_change = ((clips["hue"].float() - clips["plain"].float()) * luma).sum(1).abs().mean()
+    assert hue_change > 5 and luma_change < 0.25 * hue_change          # colours turn, brightness stays
+    assert _roughness(clips["blur"]) < 0.8 * _roughness(clips["plain"])
+    assert _roughness(clips["noise"]) > _roughness(clips["plain"]) + 5
+    static = StaticImageSource(static_root)
+    cfg = AugmentConfig(crop_size=(32, 32), noise_p=1.0, noise_sigma=20.0)
+    noisy, _ = static.sample(np.random.default_rng(1), 3, 1, cfg)
+    clean, _ = static.sample(np.random.default_rng(1), 3, 1, AugmentConfig(crop_size=(32, 32)))
+    # static clips get them too: the same deformations (drawn first), then noise on top
+    assert 1 < float((noisy.float() - clean.float()).abs().mean()) < 20
 
 
 def test_clip_batches_continue_from_the_training_position():
@@ -460,6 +476,13 @@ def test_ddp_with_two_cpu_processes(tmp_path, synthetic_root):
     assert done.returncode == 0, done.stderr[-4000:]
     assert "trained 2 steps" in done.stdout
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_bad_transfer_set_fails_before_training(tmp_path, synthetic_root):
+    with pytest.raises(ValueError, match="at least 1 sequence of 2 frames"):
+        run_train(tmp_path, "trainer.max_steps=2", *tiny_data(synthetic_root), *TINY_NET, "evaluate_after=true",
+                  "data@transfer_data=synthetic_transfer", "transfer_data.frames=1")
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_training_ends_with_the_evaluation_report(tmp_path, synthetic_root, capsys):

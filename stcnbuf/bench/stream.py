@@ -7,7 +7,6 @@ import resource
 from importlib import resources
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import List, Optional
 
 import numpy as np

@@ -105,10 +105,7 @@ def augment_clip(frames: List[np.ndarray], masks: List[np.ndarray], rng: np.rand
     gray = rng.random() < cfg.grayscale_p
     flip = rng.random() < cfg.flip_p
     box = crop_box(out_images[0].shape[1], out_images[0].shape[2], rng, cfg.crop_scale, cfg.crop_ratio)
-    # the optional draws come last and only when enabled: STCN's recipe draws exactly its own clips
-    hue = float(rng.uniform(-cfg.clip_hue, cfg.clip_hue)) if cfg.clip_hue else 0.0
-    blur = float(rng.uniform(*cfg.blur_sigma)) if cfg.blur_p and rng.random() < cfg.blur_p else 0.0
-    noise = float(rng.uniform(0, cfg.noise_sigma)) if cfg.noise_p and rng.random() < cfg.noise_p else 0.0
+    optional = _optional_draws(rng, cfg)
     result_images, result_labels = [], []
     for image, label in zip(out_images, out_labels):
         image = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(image, brightness), contrast), saturation)
@@ -117,9 +114,7 @@ def augment_clip(frames: List[np.ndarray], masks: List[np.ndarray], rng: np.rand
         if flip:
             image, label = TF.horizontal_flip(image), TF.horizontal_flip(label)
         image, label = _crop(image, label, box, cfg.crop_size)
-        if hue:
-            image = rotate_hue(image, hue)
-        result_images.append(_degrade(image, blur, noise, rng))
+        result_images.append(_degrade(image, *optional, rng))
         result_labels.append(label[0])
     return torch.stack(result_images), torch.stack(result_labels)
 
@@ -139,9 +134,20 @@ _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.2
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
 
-def _degrade(image: Tensor, blur: float, noise: float, rng: np.random.Generator) -> Tensor:
-    """A uint8 image ``[3,H,W]`` blurred by a Gaussian of sigma ``blur`` and with Gaussian noise of standard
-    deviation ``noise`` (fresh for every frame) added; unchanged where both are 0."""
+def _optional_draws(rng: np.random.Generator, cfg: AugmentConfig) -> Tuple[float, float, float]:
+    """A clip's hue shift, blur sigma and noise level (0: none). Drawn last and only when enabled, so that
+    STCN's recipe draws exactly its own clips."""
+    hue = float(rng.uniform(-cfg.clip_hue, cfg.clip_hue)) if cfg.clip_hue else 0.0
+    blur = float(rng.uniform(*cfg.blur_sigma)) if cfg.blur_p and rng.random() < cfg.blur_p else 0.0
+    noise = float(rng.uniform(0, cfg.noise_sigma)) if cfg.noise_p and rng.random() < cfg.noise_p else 0.0
+    return hue, blur, noise
+
+
+def _degrade(image: Tensor, hue: float, blur: float, noise: float, rng: np.random.Generator) -> Tensor:
+    """A uint8 image ``[3,H,W]`` with its hue turned by ``hue``, blurred by a Gaussian of sigma ``blur`` and with
+    Gaussian noise of standard deviation ``noise`` (fresh for every frame) added; unchanged where all are 0."""
+    if hue:
+        image = rotate_hue(image, hue)
     if blur:
         image = TF.gaussian_blur(image, [2 * int(math.ceil(3 * blur)) + 1] * 2, [blur, blur])
     if noise:
@@ -152,7 +158,8 @@ def _degrade(image: Tensor, blur: float, noise: float, rng: np.random.Generator)
 
 def deform_static(image: np.ndarray, mask: np.ndarray, num_frames: int, rng: np.random.Generator,
                   cfg: AugmentConfig) -> Tuple[Tensor, Tensor]:
-    """A clip from one image: each frame an independent affine deformation and resized crop (stage 0)."""
+    """A clip from one image: each frame an independent affine deformation and resized crop (stage 0), then the
+    optional hue shift, blur and noise of the clip."""
     base_image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
     base_mask = torch.from_numpy(np.ascontiguousarray(mask))[None]
     images, labels = [], []
@@ -163,4 +170,5 @@ def deform_static(image: np.ndarray, mask: np.ndarray, num_frames: int, rng: np.
         frame, label = _crop(frame, label, box, cfg.crop_size)
         images.append(frame)
         labels.append(label[0])
-    return torch.stack(images), torch.stack(labels)
+    optional = _optional_draws(rng, cfg)
+    return torch.stack([_degrade(image, *optional, rng) for image in images]), torch.stack(labels)

@@ -60,6 +60,8 @@ _SPLIT_IDS = {"train": 1, "val": 2, "long": 3}
 META_FILE = "synthetic.json"
 JPEG_QUALITY = 90
 _NOISE_PAD = 32   # noise images are this much larger than a frame: each frame takes them at a random offset
+#: a light field drifts at most this many ``unit`` pixels from where it started, then turns back
+DRIFT_LIMIT = 2000
 
 
 @dataclass(frozen=True)
@@ -441,10 +443,8 @@ class _Scene:
             self.brightness = self.brightness + flicker * rng.uniform(-0.12, 0.12, T)
         # light and shade moving over the scene (objects and background alike)
         self.shade_depth = rng.uniform(0.1, 0.35) if rng.random() < 0.7 else 0.0
-        drift = rng.uniform(-1.2, 1.2, 2) * unit
-        pad = int(np.abs(drift).max() * T) + 2
+        pad, self.shade_offset = drifting_offsets(t, rng.uniform(-1.2, 1.2, 2)[::-1] * unit, DRIFT_LIMIT * unit)
         self.shade_field = _smooth_noise(rng, H + 2 * pad, W + 2 * pad, [c * unit for c in (140, 70)])
-        self.shade_offset = (pad + np.outer(t, drift[::-1])).astype(int)          # (y, x) per frame
         # objects' shadows on the background: an offset along the light and a strength
         angle = rng.uniform(0, 2 * math.pi)
         self.shadow_offset = rng.uniform(3, 10) * unit * np.array([math.cos(angle), math.sin(angle)])
@@ -600,7 +600,7 @@ class _Scene:
 
     def _frame0_visibility(self) -> float:
         """Smallest fraction of an object's own area visible in frame 0 (after occlusion and the border)."""
-        _, labels, _ = self.render(0, appearance=False)
+        _, labels, _ = self.render(0, appearance=False, light=False)
         fractions = []
         for obj in self.objects:
             full = obj.area * float(obj.scale[0]) ** 2
@@ -686,9 +686,10 @@ class _Scene:
             self._bank = np.random.default_rng(self.noise_seed).standard_normal(shape, np.float32) * np.float32(self.noise)
         return self._bank
 
-    def render(self, frame: int, appearance: bool = True, masks: bool = False
+    def render(self, frame: int, appearance: bool = True, masks: bool = False, light: bool = True
                ) -> Tuple[np.ndarray, np.ndarray, Dict[int, np.ndarray]]:
-        """Frame ``frame``: (RGB image H×W×3 uint8, label map H×W uint8, {id: full mask H×W bool} if asked)."""
+        """Frame ``frame``: (RGB image H×W×3 uint8, label map H×W uint8, {id: full mask H×W bool} if asked);
+        without ``light``, the image lacks shadows, lighting and sensor effects (the labels are the same)."""
         H, W = self.height, self.width
         my, mx = self.margin
         z, rot = self.cam_zoom[frame], self.cam_rot[frame]
@@ -698,7 +699,7 @@ class _Scene:
         image = cv2.warpAffine(self.canvas, m, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT_101)
         placed = [(obj, self._warp(obj, frame, appearance)) for obj in self.layers]
-        if self.shadow_depth > 0:
+        if self.shadow_depth > 0 and light:
             shadow = np.zeros((H, W), np.float32)
             dx, dy = (int(round(v)) for v in self.shadow_offset)
             for _, layer in placed:
@@ -721,25 +722,27 @@ class _Scene:
             labels[y0:y1, x0:x1][inside] = obj.oid
             if masks and obj.oid:
                 full[obj.oid][y0:y1, x0:x1] = inside
+        if not light:
+            return image, labels, full
         # lighting: one lookup table per channel, then light and shade moving over the scene
         v = np.arange(256, dtype=np.float64) / 255.0
         lut = ((v[:, None] - 0.5) * self.contrast[frame] + 0.5 + self.brightness[frame]) * self.gains[frame][None, :]
         lut = np.clip(lut * 255 + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
         image = cv2.LUT(image, lut)
         if self.shade_depth > 0 or self.blur > 0 or self.noise > 0:
-            light = image.astype(np.float32)
+            lit = image.astype(np.float32)
             if self.shade_depth > 0:
                 oy, ox = self.shade_offset[frame]
                 field = self.shade_field[oy:oy + H, ox:ox + W]
-                light *= (1 + self.shade_depth * (2 * field - 1))[..., None]
+                lit *= (1 + self.shade_depth * (2 * field - 1))[..., None]
             if self.blur > 0:
-                light = cv2.GaussianBlur(light, (0, 0), self.blur)
+                lit = cv2.GaussianBlur(lit, (0, 0), self.blur)
             if self.noise > 0:
                 bank = self._noise_bank()
                 index, dy, dx = np.random.default_rng([self.noise_seed, frame]).integers(0, (len(bank), _NOISE_PAD,
                                                                                              _NOISE_PAD))
-                light += bank[index, dy:dy + H, dx:dx + W]
-            image = np.clip(light + 0.5, 0, 255).astype(np.uint8)
+                lit += bank[index, dy:dy + H, dx:dx + W]
+            image = np.clip(lit + 0.5, 0, 255).astype(np.uint8)
         return image, labels, full
 
     def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
@@ -748,13 +751,38 @@ class _Scene:
             yield image, labels
 
 
+def overlap(frame_shape: Tuple[int, ...], patch_shape: Tuple[int, ...], x0: int, y0: int
+            ) -> Optional[Tuple[Tuple[slice, slice], Tuple[slice, slice]]]:
+    """Where a patch of ``patch_shape`` placed with its top-left corner at ``(x0, y0)`` overlaps a frame of
+    ``frame_shape``: (the frame's rows and columns, the patch's rows and columns), or None."""
+    H, W = frame_shape[:2]
+    h, w = patch_shape[:2]
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return None
+    return (slice(fy0, fy1), slice(fx0, fx1)), (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+
+
+def drifting_offsets(t: np.ndarray, drift: np.ndarray, limit: float) -> Tuple[int, np.ndarray]:
+    """A field that drifts ``drift`` (2 pixels per frame, ``(rows, columns)``) under a frame over times ``t``:
+    its margin ``pad`` (the field is the frame plus ``pad`` on every side) and the frame's top-left corner in it
+    per frame (``T×2`` ints). It moves straight while that stays within ``limit`` pixels of its start, and turns
+    back at the margin after, so that the field's size is bounded however long the video."""
+    drift = np.asarray(drift, np.float64)
+    pad = int(min(np.abs(drift).max() * len(t), limit)) + 2
+    travel = np.outer(t, drift)
+    if np.abs(drift).max() * len(t) > limit:
+        reach = pad - 1
+        folded = np.mod(travel + reach, 4 * reach)
+        travel = np.where(folded > 2 * reach, 4 * reach - folded, folded) - reach
+    return pad, (pad + travel).astype(int)
+
+
 def _add_clipped(target: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:
     """``target[y0:, x0:] += patch`` over the part of ``patch`` that lies inside ``target``."""
-    H, W = target.shape
-    h, w = patch.shape
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
-    if fx1 > fx0 and fy1 > fy0:
-        target[fy0:fy1, fx0:fx1] += patch[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    window = overlap(target.shape, patch.shape, x0, y0)
+    if window is not None:
+        target[window[0]] += patch[window[1]]
 
 
 def _premultiply(texture: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -932,20 +960,27 @@ def ensure_synthetic_dataset(config: SyntheticConfig, data_dir: Path) -> Path:
     return ensure_generated(data_dir, f"synthetic-{config.key()}", meta, lambda folder: write_dataset(config, folder))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.data.synthetic", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", required=True, type=Path,
-                        help="data folder; the dataset goes into ROOT/synthetic-<key>")
-    defaults = SyntheticConfig()
-    for f in dataclasses.fields(SyntheticConfig):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name),
-                            help=f"(default {getattr(defaults, f.name)})")
+def generator_main(argv: Optional[List[str]], prog: str, description: str, config_class: type,
+                   ensure: Callable[[object, Path], Path], folder: str) -> int:
+    """The command line of a generator: ``--root`` and one option per field of the dataclass ``config_class``
+    (a tuple field takes several values); generates (or reuses) the dataset and prints its folder."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--root", required=True, type=Path, help=f"data folder; the dataset goes into ROOT/{folder}-<key>")
+    defaults = config_class()
+    for f in dataclasses.fields(config_class):
+        default = getattr(defaults, f.name)
+        several = isinstance(default, tuple)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=default, nargs="+" if several else None,
+                            help=f"(default {' '.join(map(str, default)) if several else default})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config = SyntheticConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)})
-    path = ensure_synthetic_dataset(config, args.root)
-    print(path)
+    print(ensure(config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}), args.root))
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return generator_main(argv, "python -m stcnbuf.data.synthetic", __doc__.split("\n\n")[0], SyntheticConfig,
+                          ensure_synthetic_dataset, "synthetic")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -47,7 +45,7 @@ from tqdm import tqdm
 
 from stcnbuf.data.folder import FolderDataset
 from stcnbuf.data.synthetic import (_Object, _Scene, _smoothstep, _workers, check_generator_ints, ensure_generated,
-                                    parameters_key, worker_map, write_frames)
+                                    generator_main, parameters_key, worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -233,20 +231,8 @@ class LongSyntheticDataset(FolderDataset):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.data.synthetic_long",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", required=True, type=Path,
-                        help="data folder; the benchmark goes into ROOT/synthetic_long-<key>")
-    defaults = LongSyntheticConfig()
-    for f in dataclasses.fields(LongSyntheticConfig):
-        default = getattr(defaults, f.name)
-        parser.add_argument(f"--{f.name}", type=int, default=default, nargs="+" if f.name == "frames" else None,
-                            help=f"(default {' '.join(map(str, default)) if f.name == 'frames' else default})")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config = LongSyntheticConfig(args.seed, args.height, args.width, tuple(args.frames), args.absence)
-    print(ensure_long_dataset(config, args.root))
-    return 0
+    return generator_main(argv, "python -m stcnbuf.data.synthetic_long", __doc__.split("\n\n")[0],
+                          LongSyntheticConfig, ensure_long_dataset, "synthetic_long")
 
 
 if __name__ == "__main__":

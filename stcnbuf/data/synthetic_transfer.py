@@ -14,7 +14,8 @@ Its scenes are built from other parts than the default generator's (only the wri
 - **light and sensor**: cloud shadows drifting over the scene, exposure and colour-temperature drift, a slight
   blur and sensor noise.
 
-Every annotated actor is at least 60 % in view in frame 0; later it may walk out sideways and come back.
+Every annotated actor is placed to be at least 60 % in view in frame 0 (the best of 40 placements where
+none reaches it); later it may walk out sideways and come back.
 
 Layout (read as DAVIS 2017, split ``val``)::
 
@@ -30,7 +31,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -45,8 +45,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.data.davis import DavisDataset
-from stcnbuf.data.synthetic import (_workers, check_generator_ints, ensure_generated, parameters_key, worker_map,
-                                    write_frames)
+from stcnbuf.data.synthetic import (DRIFT_LIMIT, _workers, check_generator_ints, drifting_offsets, ensure_generated,
+                                    generator_main, overlap, parameters_key, worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -322,11 +322,10 @@ class _Stage:
     def _setup_light(self, rng: np.random.Generator) -> None:
         T, H, W = self.num_frames, self.height, self.width
         t = np.arange(T, dtype=np.float64)
-        drift = rng.uniform(-1.5, 1.5, 2) * min(H, W) / 240
-        pad = int(abs(drift).max() * T) + 2
+        unit = min(H, W) / 240
+        pad, self.cloud_offset = drifting_offsets(t, rng.uniform(-1.5, 1.5, 2) * unit, DRIFT_LIMIT * unit)
         self.cloud_shade = _lowfreq(rng, H + pad * 2, W + pad * 2, min(H, W) / rng.uniform(1.5, 3.5))
         self.cloud_depth = rng.uniform(0.1, 0.35)
-        self.cloud_offset = (pad + np.outer(t, drift)).astype(int)
         self.exposure = 1 + rng.uniform(0.03, 0.12) * np.sin(2 * math.pi * t / rng.uniform(30, 120) + rng.uniform(0, 6.3))
         self.temperature = rng.uniform(0.02, 0.08) * np.sin(2 * math.pi * t / rng.uniform(40, 160) + rng.uniform(0, 6.3))
         self.blur = float(rng.uniform(0, 0.9))
@@ -507,16 +506,15 @@ class _Canvas:
 def _paste(image: np.ndarray, labels: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x0: int, y0: int,
            oid: int) -> None:
     """Composite a local canvas at ``(x0, y0)`` (clipped to the frame); its opaque pixels take label ``oid``."""
-    H, W = labels.shape
-    h, w = alpha.shape
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
-    if fx1 <= fx0 or fy1 <= fy0:
+    window = overlap(labels.shape, alpha.shape, x0, y0)
+    if window is None:
         return
-    a = alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    inside, part = window
+    a = alpha[part]
     weight = a.astype(np.float32)[..., None] / 255
-    roi = image[fy0:fy1, fx0:fx1]
-    roi[:] = roi * (1 - weight) + rgb[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0] * weight
-    labels[fy0:fy1, fx0:fx1][a > 127] = oid
+    roi = image[inside]
+    roi[:] = roi * (1 - weight) + rgb[part] * weight
+    labels[inside][a > 127] = oid
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -577,19 +575,8 @@ class TransferSyntheticDataset(DavisDataset):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.data.synthetic_transfer",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", required=True, type=Path,
-                        help="data folder; the set goes into ROOT/synthetic_transfer-<key>")
-    defaults = TransferConfig()
-    for f in dataclasses.fields(TransferConfig):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name),
-                            help=f"(default {getattr(defaults, f.name)})")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config = TransferConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig)})
-    print(ensure_transfer_dataset(config, args.root))
-    return 0
+    return generator_main(argv, "python -m stcnbuf.data.synthetic_transfer", __doc__.split("\n\n")[0],
+                          TransferConfig, ensure_transfer_dataset, "synthetic_transfer")
 
 
 if __name__ == "__main__":

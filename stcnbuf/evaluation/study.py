@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from stcnbuf.data.synthetic_long import EVENTS
 from stcnbuf.io.atomic import atomic_write, atomic_write_text
+from stcnbuf.memory import check_burn_in_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def treatments(weight: float = 0.5, confidence: float = 0.9,
     unknown = [k for k in kinds if k not in TREATMENTS]
     if unknown:
         raise ValueError(f"unknown burn-in treatments {unknown}; choose from {', '.join(TREATMENTS)}")
+    check_burn_in_settings(weight, confidence)
     every = {"weight": (f"weight{weight:g}", (f"memory.burn_in_weight={weight:g}",)),
              "evict_first": ("evict_first", ("memory.burn_in_evict_first=true",)),
              "confident": (f"confident{confidence:g}", (f"memory.burn_in_confidence={confidence:g}",))}

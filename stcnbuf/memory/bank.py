@@ -43,6 +43,14 @@ class MemoryLayout:
         return self.height * self.width
 
 
+def check_burn_in_settings(weight: float, confidence: float) -> None:
+    """Refuse a ``burn_in_weight`` outside (0, 1] and a ``burn_in_confidence`` outside [0, 1)."""
+    if not 0 < weight <= 1:
+        raise ValueError(f"memory.burn_in_weight must be in (0, 1], got {weight}")
+    if not 0 <= confidence < 1:
+        raise ValueError(f"memory.burn_in_confidence must be in [0, 1), got {confidence}")
+
+
 class MemoryBank:
     """Key/value memory of past frames under a replacement policy.
 
@@ -55,11 +63,14 @@ class MemoryBank:
             write empties the ring (STCN's "last frame" slot is ``temp_size=1``).
         pin_annotated: annotated frames are never evicted.
         seed: seed of the generator behind every random choice.
-        burn_in_weight: the weight of entries written by burn-in visits in a read (their softmax weight is
-            multiplied by it; 1: like any other entry).
-        burn_in_evict_first: a bounded policy replaces burn-in entries before any other.
+        burn_in_weight: the weight of entries written by burn-in visits (temporary ones included) in a read:
+            ``log(weight)`` is added to their affinity, so their share of the softmax is multiplied by it
+            before normalisation, and they are less likely among the top-k (1: like any other entry).
+        burn_in_evict_first: a bounded policy replaces burn-in entries before any other (``reservoir`` may
+            still discard the new frame instead).
         burn_in_confidence: only the positions of a burn-in frame whose prediction is at least this confident
-            (see :meth:`add`) can be read (0: all).
+            (see :meth:`add`) can be read, and always its most confident one (0: all). The others keep their
+            slots until the policy replaces them.
         device, dtype: where and in which precision keys and values are stored.
     """
 
@@ -79,10 +90,7 @@ class MemoryBank:
             raise ValueError(f"policy={policy} needs memory.capacity >= 1 (frames), got {capacity!r}")
         if temp_size < 0:
             raise ValueError(f"memory.temp_size must be >= 0, got {temp_size}")
-        if not 0 < burn_in_weight <= 1:
-            raise ValueError(f"memory.burn_in_weight must be in (0, 1], got {burn_in_weight}")
-        if not 0 <= burn_in_confidence < 1:
-            raise ValueError(f"memory.burn_in_confidence must be in [0, 1), got {burn_in_confidence}")
+        check_burn_in_settings(burn_in_weight, burn_in_confidence)
         self.burn_in_weight = float(burn_in_weight)
         self.burn_in_evict_first = bool(burn_in_evict_first)
         self.burn_in_confidence = float(burn_in_confidence)
@@ -217,7 +225,9 @@ class MemoryBank:
         if self.burn_in_confidence > 0:
             if confidence is None:
                 raise ValueError("memory.burn_in_confidence needs the confidence of a burn-in frame's prediction")
-            unsure = confidence.reshape(-1).to(bias.device) < self.burn_in_confidence
+            confidence = confidence.reshape(-1).to(bias.device)
+            unsure = confidence < self.burn_in_confidence
+            unsure[torch.argmax(confidence)] = False   # every frame stays readable somewhere: no read of only -inf
             bias = bias.masked_fill(unsure, -math.inf)
         return bias
 
@@ -413,11 +423,12 @@ class MemoryBank:
         return self._step
 
     def stats(self) -> Dict[str, float | int | str | None]:
-        """Sizes and counters: frames stored, rows, bytes held, writes and discarded frames."""
+        """Sizes and counters: frames stored (``stored_burn_in_frames``: frames' worth of permanent entries written
+        by burn-in visits), rows, bytes held, writes and discarded frames."""
         positions = self.layout.positions if self.layout else 0
         ring = self._ring_rows
         pinned_rows = int(self._row_pinned[ring:ring + self._used].sum()) if self._used else 0
-        burn_in_rows = int(self._row_burn_in[ring:ring + self._used].sum()) if self._used else 0
+        burn_in_rows = int(self._row_burn_in[ring:ring + self._used].sum()) if self._used else 0  # permanent
         tensors = (self._keys, self._values, self._bias, self._row_step)
         return {
             "policy": self.policy,
@@ -425,7 +436,7 @@ class MemoryBank:
             "frames": self._used / positions if positions else 0,
             "distinct_frames": int(torch.unique(self.stored_frames()).numel()) if self._used else 0,
             "pinned_frames": pinned_rows / positions if positions else 0,
-            "burn_in_frames": burn_in_rows / positions if positions else 0,
+            "stored_burn_in_frames": burn_in_rows / positions if positions else 0,
             "temporary_frames": self._ring_count,
             "objects": self.num_objects,
             "rows": self._used,

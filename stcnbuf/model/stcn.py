@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Dict, Mapping, Sequence, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from stcnbuf.model.decoder import Decoder

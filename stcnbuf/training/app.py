@@ -69,6 +69,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 for key in ("val_memory", "val_inference")}
     module = instantiate(cfg.module, net=net, _convert_="all", **settings)
     datamodule = instantiate(cfg.datamodule)
+    if cfg.get("evaluate_after") and cfg.get("transfer_data") is not None:
+        rank_zero_only(instantiate)(cfg.transfer_data)  # generated and checked before training, not after it
     callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c is not None}
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     if not loggers:  # nothing to report learning rates to
