@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from torch.utils.data import DataLoader
 
@@ -479,7 +480,7 @@ def test_ddp_with_two_cpu_processes(tmp_path, synthetic_root):
 
 
 def test_a_bad_transfer_set_fails_before_training(tmp_path, synthetic_root):
-    with pytest.raises(ValueError, match="at least 1 sequence of 2 frames"):
+    with pytest.raises(InstantiationException, match="at least 1 sequence of 2 frames"):
         run_train(tmp_path, "trainer.max_steps=2", *tiny_data(synthetic_root), *TINY_NET, "evaluate_after=true",
                   "data@transfer_data=synthetic_transfer", "transfer_data.frames=1")
     assert not (tmp_path / "run" / "checkpoints").exists()
