@@ -56,6 +56,27 @@ def test_the_late_object_enters_in_view_and_leaves_for_good(scene):
     assert set(np.unique(labels[0]).tolist()) == {0, 1, 2, 3}   # frame 0 holds the three first objects
 
 
+@pytest.mark.parametrize("config,index", [(SMALL, 0), (LongSyntheticConfig(0, 144, 256, (1500, 1500), 400), 1)])
+def test_objects_stay_in_view_outside_their_scheduled_exits(config, index):
+    """Over a long video an object's drift alone would take it out of view for long stretches; the long scene
+    keeps it in: outside its absence, before its late entry and after it leaves, each object is in view on at
+    least 90 % of the frames (object 3 has the short exits, 75 %)."""
+    scene = _LongScene(config, index)
+    frames = np.arange(0, scene.num_frames, 3)
+    in_view = np.zeros((len(frames), 5), bool)
+    for i, f in enumerate(frames):
+        full = scene.render(int(f), masks=True)[2]  # unoccluded masks
+        for oid, mask in full.items():
+            in_view[i, oid] = mask.any()
+    expected = {oid: np.ones(len(frames), bool) for oid in (1, 2, 3, 4)}
+    for start, end in scene.events["absence"]["frames"]:
+        expected[1] &= (frames < start - 60) | (frames >= end + 60)   # leaving and coming back take time
+    first, leave = scene.events["late"]["frames"][0]
+    expected[4] = (frames >= first) & (frames < leave - 60)
+    for oid, floor in ((1, 0.9), (2, 0.9), (3, 0.75), (4, 0.9)):
+        assert in_view[expected[oid], oid].mean() >= floor, (oid, in_view[expected[oid], oid].mean())
+
+
 def test_appearance_changes_slowly_for_one_object_and_at_once_for_another(scene):
     scene, _ = scene
     T = scene.num_frames

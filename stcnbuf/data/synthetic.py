@@ -559,8 +559,12 @@ class _Scene:
         for obj, start in zip(self.movers, best):
             obj.position = obj.drift + np.asarray(start)
 
-    def _add_crossings(self, rng: np.random.Generator, t: np.ndarray) -> None:
-        """An object steers towards another one, so that they overlap (occlusion) around a time tc."""
+    def _add_crossings(self, rng: np.random.Generator, t: np.ndarray, keep_in_view: bool = False) -> None:
+        """An object steers towards another one, so that they overlap (occlusion) around a time tc.
+
+        Each crossing's offset stays after it; over the many crossings of a long video they add up, so
+        ``keep_in_view`` moves each meeting point into the frame (the object's centre at least its radius from
+        the borders), which keeps every object within its drift of the frame for any length."""
         T = self.num_frames
         movers = self.movers
         if len(movers) >= 2 and T >= 8:
@@ -576,7 +580,11 @@ class _Scene:
                 a, b = movers[i], movers[j]
                 gap = (a.radius * a.scale[tc] + b.radius * b.scale[tc]) * rng.uniform(0.1, 0.6)
                 direction = rng.uniform(0, 2 * math.pi)
-                offset = b.position[tc] + gap * np.array([math.cos(direction), math.sin(direction)]) - a.position[tc]
+                target = b.position[tc] + gap * np.array([math.cos(direction), math.sin(direction)])
+                if keep_in_view:
+                    r = min(a.radius * a.scale[tc], 0.45 * min(self.height, self.width))
+                    target = np.clip(target, [r, r], [self.width - r, self.height - r])
+                offset = target - a.position[tc]
                 if 1.5 * float(np.hypot(*offset)) / (tc - previous) > 16.0 * self.unit:
                     continue  # too far to reach at a plausible speed
                 ramp = _smoothstep((t - previous) / (tc - previous))

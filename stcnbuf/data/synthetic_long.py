@@ -50,7 +50,7 @@ from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 META_FILE = "synthetic_long.json"
 GENERATOR = "stcnbuf.data.synthetic_long"
 _SEED_STREAM = 4            # keeps these sequences apart from the default generator's splits (1, 2, 3)
@@ -110,7 +110,8 @@ class _LongScene(_Scene):
         self._setup(rng, sequence_name(index, T), T, config.height, config.width)
         self._add_objects(rng, len(EVENTS))
         self._place_starts(rng)
-        self._add_crossings(rng, self.t)
+        self._add_crossings(rng, self.t, keep_in_view=True)
+        self._fold_into_view()
         absent, drifting, abrupt, late = self.objects
         self._add_excursions(rng, [abrupt], self.t)
         #: event name -> {"object": id, "frames": [[first, last + 1], ...]}
@@ -127,6 +128,18 @@ class _LongScene(_Scene):
         abrupt.change[at:] = 1.0
         self.events["abrupt"] = {"object": abrupt.oid, "frames": [[at, at + 1]]}
         self._schedule_late(rng, late)
+
+    def _fold_into_view(self) -> None:
+        """Reflect every object's path at the frame's borders (a bounce) so that its centre stays at least half
+        its radius inside: over thousands of frames its drift would otherwise take it out of view for long
+        stretches no event schedules. The scheduled exits are added afterwards."""
+        H, W = self.height, self.width
+        for obj in self.objects:
+            margin = np.minimum(0.5 * obj.radius * obj.scale, 0.25 * min(H, W))
+            for axis, size in ((0, W), (1, H)):
+                low, span = margin, size - 2 * margin
+                folded = np.mod(obj.position[:, axis] - low, 2 * span)
+                obj.position[:, axis] = low + np.where(folded > span, 2 * span - folded, folded)
 
     def _schedule_absences(self, rng: np.random.Generator, obj: _Object, length: int) -> None:
         T = self.num_frames
