@@ -13,7 +13,7 @@ from tests.conftest import REPO
 
 def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     runs = study_runs()
-    assert len(runs) == 4 * 5 + 1 + 2 * 4 + 2 + 3 * 2
+    assert len(runs) == 4 * 5 + 2 + 2 * 4 + 2 + 3 * 2
     by_name = {r.name: r for r in runs}
     assert by_name["random_pixel-c16-burn1-none-evict_first"].overrides()[-1] == "memory.burn_in_evict_first=true"
     assert by_name["random_pixel-c16-burn1-strided-weight0.5"].overrides()[-1] == "memory.burn_in_weight=0.5"
@@ -26,6 +26,7 @@ def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     assert by_name["fifo-c8"].overrides() == ["memory=fifo", "memory.capacity=8", "inference=online"]
     assert by_name["random_pixel-c64"].overrides()[0] == "memory=buffer"
     assert by_name["unbounded"].overrides() == ["memory=unbounded", "inference=online"]
+    assert by_name["unbounded-ring"].overrides() == ["memory=unbounded", "memory.temp_size=1", "inference=online"]
     assert by_name["random_pixel-c16-burn2-reverse"].overrides() == [
         "memory=buffer", "memory.capacity=16", "inference=offline", "inference.burn_in_passes=2",
         "inference.order=reverse"]
@@ -35,7 +36,7 @@ def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     assert "fifo-c16-seed1" not in seeded      # fifo makes no random choice
     assert seeded["reservoir-c16-seed2"].overrides() == ["memory=reservoir", "memory.capacity=16", "memory.seed=2",
                                                          "inference=online"]
-    assert len(seeded) == 4 + 2 + 1
+    assert len(seeded) == 4 + 2 + 2
 
 
 @pytest.mark.parametrize("kwargs,message", [({"policies": ["lru"]}, "unknown bounded policies"),
@@ -48,11 +49,12 @@ def test_unknown_settings_are_refused(kwargs, message):
         study.treatments(kinds=["forget"])
 
 
-def _fake_run(runs_dir, name, jf, objects, complete=True):
+def _fake_run(runs_dir, name, jf, objects, complete=True, dataset="synthetic_long"):
     folder = runs_dir / name
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({
-        "J&F-Mean": jf, "J-Mean": jf - 0.02, "F-Mean": jf + 0.02, "fps": 10.0, "peak_memory_mb": 900.0,
+        "dataset": dataset, "sequences": 2, "frames": 1100, "burn_in_frames": 0, "J&F-Mean": jf, "J-Mean": jf - 0.02, "F-Mean": jf + 0.02, "fps": 10.0, "peak_memory_mb": 900.0,
+        "config": {"memory": {"temp_size": 0 if name.startswith("unbounded") else 1}},
         "J&F-by-tenth": [jf] * 10, "complete": complete}))
     with open(folder / "per_sequence.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -86,7 +88,7 @@ def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
     assert fifo["J&F-by-tenth"] == [50.0] * 10
     (tmp_path / study.MACHINE_FILE).write_text("Some CPU (avx2), 2 physical cores\n")
     md = write_summary(runs, tmp_path / "docs", tmp_path, "study --out docs -- model.checkpoint=x.ckpt").read_text()
-    assert "| fifo | 4 | 0 | 50.0 | 48.0 | 52.0 | 40.0 | 55.0 | 65.0 | 55.0 | 10.0 | 900.0 |" in md
+    assert "| fifo | 4 | 1 | 0 | 50.0 | 48.0 | 52.0 | 40.0 | 55.0 | 65.0 | 55.0 | 10.0 | 900.0 |" in md
     assert "| random_pixel | 16 | 1 | none | False |  | 40.0 |" in md and "Some CPU (avx2)" in md
     assert "| random_pixel | 16 | 1 | none | False | evict_first | 45.0 |" in md
     assert "model.checkpoint=x.ckpt" in md
@@ -95,6 +97,20 @@ def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
                                                          "random_pixel-c16-burn1-none-evict_first"]
     for plot in ("capacity.png", "over_time.png", "burn_in.png"):
         assert (tmp_path / "docs" / plot).stat().st_size > 1000
+
+
+def test_data_without_scheduled_events_gets_no_event_columns(tmp_path):
+    """On any other data the object ids mean nothing: no event columns, no event panels, the data named."""
+    runs = [StudyRun("fifo-c4", "policy", "fifo", 4, 0, None), StudyRun("fifo-c16", "policy", "fifo", 16, 0, None)]
+    objects = {"seq_a": {1: (0.2, 0.4), 2: (0.5, 0.5), 3: (0.6, 0.8), 4: (0.9, 0.9)}}
+    _fake_run(tmp_path, "fifo-c4", 0.5, objects, dataset="synthetic_transfer")
+    _fake_run(tmp_path, "fifo-c16", 0.6, objects, dataset="synthetic_transfer")
+    rows = collect(runs, tmp_path)
+    assert all(r["J&F absence"] is None and r["J&F late"] is None for r in rows)
+    md = write_summary(runs, tmp_path / "docs", tmp_path, "study").read_text()
+    assert "J&F absence" not in md and "Data: synthetic_transfer (2 sequences, 1100 frames)" in md
+    assert "| fifo | 4 | 1 | 0 | 50.0 | 48.0 | 52.0 | 10.0 | 900.0 |" in md
+    assert (tmp_path / "docs" / "capacity.png").stat().st_size > 1000
 
 
 @pytest.mark.slow

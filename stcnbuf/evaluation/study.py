@@ -11,7 +11,8 @@ again finishes an interrupted study, and ``--summary-only`` rebuilds the table a
 
 Written into ``OUT``: ``study.csv`` (one row per run), ``study.md`` (the tables, the machine, the command),
 ``capacity.png`` (J&F, J&F of the object that is away longer than the buffer spans and of the one that
-enters late, fps and peak memory against capacity, a line per policy, the unbounded memory dashed),
+enters late, fps and peak memory against capacity, a line per policy, the unbounded memory dashed, with the
+ring dotted),
 ``over_time.png`` (J&F per tenth of the videos) and ``burn_in.png`` (J&F per burn-in setting).
 """
 
@@ -60,11 +61,13 @@ class StudyRun:
     every_frame: bool = False   # inference.burn_in_every_frame: burn-in segments every frame, with the ring
     treatment: Optional[str] = None   # how burn-in entries are treated in memory: a name of ``treatments()``
     treatment_overrides: Tuple[str, ...] = ()
+    ring: Optional[int] = None  # memory.temp_size where it differs from the memory config's
 
     def overrides(self) -> List[str]:
         memory = next((config for config, policy in BOUNDED.items() if policy == self.policy), self.policy)
         result = [f"memory={memory}"] + ([f"memory.capacity={self.capacity}"] if self.capacity else [])
         result += [f"memory.seed={self.seed}"] if self.seed else []
+        result += [f"memory.temp_size={self.ring}"] if self.ring is not None else []
         if self.group == "policy":
             return result + ["inference=online"]
         result += ["inference=offline", f"inference.burn_in_passes={self.passes}", f"inference.order={self.order}"]
@@ -97,8 +100,9 @@ def study_runs(policies: Sequence[str] = tuple(BOUNDED.values()), capacities: Se
                every_frame_orders: Sequence[str] = ("none", "strided"),
                treatment_orders: Sequence[str] = ("none", "strided"),
                burn_in_treatments: Optional[Dict[str, Tuple[str, ...]]] = None) -> List[StudyRun]:
-    """The runs of the study: every bounded policy at every capacity online, the unbounded memory online,
-    then every burn-in policy at ``reference_capacity`` with every number of passes and order; and, for the
+    """The runs of the study: every bounded policy at every capacity online, the unbounded memory online
+    without and with the bounded policies' one-frame ring (which separates what the ring does from what the
+    memory keeps), then every burn-in policy at ``reference_capacity`` with every number of passes and order; and, for the
     spread of the random policies, each of them online at ``reference_capacity`` with every other memory seed
     of ``seeds``; one burn-in pass that segments every frame (with the ring) in each of
     ``every_frame_orders``, which tells whether sparse, ring-less burn-in is what costs; and one burn-in pass
@@ -115,7 +119,8 @@ def study_runs(policies: Sequence[str] = tuple(BOUNDED.values()), capacities: Se
     runs += [StudyRun(f"{p}-c{reference_capacity}-seed{seed}", "policy", p, int(reference_capacity), 0, None, int(seed))
              for p in policies if p in RANDOM for seed in seeds if seed]
     if unbounded:
-        runs.append(StudyRun("unbounded", "policy", "unbounded", None, 0, None))
+        runs += [StudyRun("unbounded", "policy", "unbounded", None, 0, None),
+                 StudyRun("unbounded-ring", "policy", "unbounded", None, 0, None, ring=1)]
     runs += [StudyRun(f"{p}-c{reference_capacity}-burn{n}-{o}", "burn_in", p, int(reference_capacity), int(n), o)
              for p in burn_in_policies for n in passes for o in orders]
     runs += [StudyRun(f"{p}-c{reference_capacity}-burn1-{o}-every", "burn_in", p, int(reference_capacity), 1, o,
@@ -195,11 +200,14 @@ def collect(runs: Sequence[StudyRun], runs_dir: Path) -> List[Dict[str, Any]]:
         if not _finished(folder):
             continue
         metrics = json.loads((folder / "metrics.json").read_text())
-        objects = _object_scores(folder)
+        objects = _object_scores(folder) if metrics.get("dataset") == "synthetic_long" else {}  # ids = events
         rows.append({"run": run.name, "group": run.group, "policy": run.policy, "capacity": run.capacity,
                      "burn_in_passes": run.passes, "order": run.order, "seed": run.seed,
+                     "ring": (metrics.get("config") or {}).get("memory", {}).get("temp_size"),
                      "every_frame": run.every_frame if run.group == "burn_in" else None,
                      "treatment": run.treatment,
+                     "dataset": metrics.get("dataset"), "sequences": metrics.get("sequences"),
+                     "video_frames": (metrics.get("frames") or 0) - (metrics.get("burn_in_frames") or 0),
                      "J&F": _percent(metrics.get("J&F-Mean")), "J": _percent(metrics.get("J-Mean")),
                      "F": _percent(metrics.get("F-Mean")),
                      **{f"J&F {event}": _percent(objects.get(i + 1)) for i, event in enumerate(EVENTS)},
@@ -240,18 +248,22 @@ def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: 
     writer.writeheader()
     writer.writerows({**f, "J&F-by-tenth": " ".join(_cell(v) for v in r["J&F-by-tenth"])} for f, r in zip(flat, rows))
     atomic_write_text(out / "study.csv", buffer.getvalue())
-    events = [f"J&F {e}" for e in EVENTS]
+    events = [e for e in (f"J&F {e}" for e in EVENTS) if any(r[e] is not None for r in flat)]
     policy_rows = [r for r in flat if r["group"] == "policy"]
     burn_rows = [r for r in flat if r["group"] == "burn_in"]
-    text = ["# Buffer study on long videos", "",
+    datasets = ", ".join(sorted({f"{r['dataset']} ({r['sequences']} sequences, {r['video_frames']} frames)"
+                                 for r in flat}))
+    text = ["# Buffer study", "",
             f"Command: `{command}`", "",
+            f"Data: {datasets}", "",
             f"Machine: {_read(runs_dir / MACHINE_FILE) or 'not recorded'}", "",
-            "J&F in %; `J&F <event>` is the J&F of the object given that event (see stcnbuf/data/synthetic_long.py: "
-            "absence = away longer than capacity x mem_every, drift = slow colour change, abrupt = sudden colour "
-            "change, late = enters late and leaves).", ""]
+            "J&F in %" + ("; `J&F <event>` is the J&F of the object given that event (see "
+                          "stcnbuf/data/synthetic_long.py: absence = away longer than capacity x mem_every, drift = slow "
+                          "colour change, abrupt = sudden colour change, late = enters late and leaves)." if events
+                          else "."), ""]
     if policy_rows:
         text += ["## Policy x capacity (online, no burn-in)", "",
-                 _markdown(policy_rows, ["policy", "capacity", "seed", "J&F", "J", "F", *events, "fps",
+                 _markdown(policy_rows, ["policy", "capacity", "ring", "seed", "J&F", "J", "F", *events, "fps",
                                          "peak_memory_mb"])]
     if burn_rows:
         text += ["## Burn-in passes x order (offline)", "",
@@ -273,10 +285,13 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     policy_rows = [r for r in rows if r["group"] == "policy"]
-    unbounded = next((r for r in policy_rows if r["policy"] == "unbounded"), None)
+    unbounded = [(r, style, label) for r in policy_rows if r["policy"] == "unbounded"
+                 for style, label in [("--", "unbounded") if not r["ring"] else (":", "unbounded + ring")]]
     panels = [("J&F", "J&F (%)"), ("J&F absence", "J&F, object away longer than the buffer (%)"),
               ("J&F late", "J&F, object that enters late (%)"), ("fps", "frames per second"),
               ("peak_memory_mb", "peak memory (MiB)")]
+    panels = [(key, label) for key, label in panels  # an event's panel only where the data has the events
+              if not key.startswith("J&F ") or any(r[key] is not None for r in policy_rows)]
     capacities = sorted({r["capacity"] for r in policy_rows if r["capacity"]})
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))
     for ax, (key, label) in zip(axes, panels):
@@ -289,8 +304,9 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
                           if r["policy"] == policy and r[key] is not None and r["seed"]]
                 if others:  # the same settings with other memory seeds
                     ax.scatter(*zip(*others), marker="x", color=line.get_color())
-        if unbounded is not None and unbounded[key] is not None:
-            ax.axhline(unbounded[key], color="k", linestyle="--", label="unbounded")
+        for r, style, name in unbounded:
+            if r[key] is not None:
+                ax.axhline(r[key], color="k", linestyle=style, label=name)
         ax.set_xscale("log", base=2)
         ax.set_xticks(capacities, [str(c) for c in capacities])
         ax.minorticks_off()
@@ -322,18 +338,23 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
     if burn:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        labels = [f"{r['policy']}\n{r['burn_in_passes']}x {r['order']}" + ("\nevery frame" if r["every_frame"] else "")
-                  + (f"\n{r['treatment']}" if r.get("treatment") else "") for r in burn]
-        ax.bar(range(len(burn)), [r["J&F"] for r in burn], color="tab:blue")
+        one_policy = len({r["policy"] for r in burn}) == 1
+        labels = [("" if one_policy else f"{r['policy']}, ") + f"{r['burn_in_passes']}x {r['order']}"
+                  + (", every frame" if r["every_frame"] else "") + (f", {r['treatment']}" if r.get("treatment") else "")
+                  for r in burn]
+        fig, ax = plt.subplots(figsize=(7, 1.2 + 0.3 * len(burn)))
+        ax.scatter([r["J&F"] for r in burn], range(len(burn)), color="tab:blue", zorder=3)
         reference = next((r for r in policy_rows if r["policy"] == burn[0]["policy"]
-                          and r["capacity"] == burn[0]["capacity"]), None)
+                          and r["capacity"] == burn[0]["capacity"] and not r["seed"]), None)
         if reference is not None and reference["J&F"] is not None:
-            ax.axhline(reference["J&F"], color="tab:red", linestyle="--", label=f"{reference['run']}, no burn-in")
-            ax.legend(fontsize=8)
-        ax.set_xticks(range(len(burn)), labels, fontsize=7)
-        ax.set(ylabel="J&F (%)", title="Burn-in passes x order (offline)")
-        ax.grid(alpha=0.3, axis="y")
+            ax.axvline(reference["J&F"], color="tab:red", linestyle="--", label=f"{reference['run']}, no burn-in")
+            ax.legend(fontsize=8, loc="best")
+        ax.set_yticks(range(len(burn)), labels, fontsize=8)
+        ax.invert_yaxis()
+        title = "Burn-in passes x order (offline)" + (f", {burn[0]['policy']} at {burn[0]['capacity']}" if one_policy
+                                                      else "")
+        ax.set(xlabel="J&F (%)", title=title)
+        ax.grid(alpha=0.3, axis="x")
         fig.tight_layout()
         atomic_write(out / "burn_in.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
         plt.close(fig)
@@ -348,7 +369,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=Path, default=None, help="folder of the runs (default: OUT/runs)")
     parser.add_argument("--policies", nargs="+", default=list(BOUNDED.values()))
     parser.add_argument("--capacities", nargs="+", type=int, default=list(CAPACITIES))
-    parser.add_argument("--no-unbounded", action="store_true", help="leave out the unbounded reference run")
+    parser.add_argument("--no-unbounded", action="store_true", help="leave out the unbounded reference runs")
     parser.add_argument("--burn-in-policies", nargs="*", default=["random_pixel"])
     parser.add_argument("--reference-capacity", type=int, default=16,
                         help="capacity of the burn-in runs and of the runs with other memory seeds")
