@@ -223,7 +223,7 @@ def test_eval_command_line_and_a_two_by_two_sweep(tmp_path, data_dir, tiny_check
                    f"output_dir={tmp_path / 'failed'}", "logger=none"], REPO)
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert failed.stdout.strip().splitlines()[-1].startswith("INCOMPLETE: 1 of 1 sequences failed")
-    sweep = _run(["eval.py", "-m", "memory.capacity=2,4", "inference.order=none,strided",
+    sweep = _run(["eval.py", "-m", "inference=offline", "memory.capacity=2,4", "inference.order=none,strided",
                   f"model.checkpoint={tiny_checkpoint}", f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path / 'logs'}",
                   "logger=none", *TINY_DATA], REPO)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
