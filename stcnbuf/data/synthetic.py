@@ -781,9 +781,15 @@ def drifting_offsets(t: np.ndarray, drift: np.ndarray, limit: float) -> Tuple[in
     travel = np.outer(t, drift)
     if np.abs(drift).max() * len(t) > limit:
         reach = pad - 1
-        folded = np.mod(travel + reach, 4 * reach)
-        travel = np.where(folded > 2 * reach, 4 * reach - folded, folded) - reach
+        travel = reflect_into(travel, -reach, 2 * reach)
     return pad, (pad + travel).astype(int)
+
+
+def reflect_into(values: np.ndarray, low, span) -> np.ndarray:
+    """``values`` reflected at ``low`` and ``low + span`` as often as needed (a bounce between two walls), so
+    that every one lies in that interval; ``low`` and ``span`` may be arrays that broadcast with ``values``."""
+    folded = np.mod(values - low, 2 * span)
+    return low + np.where(folded > span, 2 * span - folded, folded)
 
 
 def _add_clipped(target: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:

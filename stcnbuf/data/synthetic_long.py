@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from stcnbuf.data.folder import FolderDataset
 from stcnbuf.data.synthetic import (_Object, _Scene, _smoothstep, _workers, check_generator_ints, ensure_generated,
-                                    generator_main, parameters_key, worker_map, write_frames)
+                                    generator_main, parameters_key, reflect_into, worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,7 @@ class _LongScene(_Scene):
         for obj in self.objects:
             margin = np.minimum(0.5 * obj.radius * obj.scale, 0.25 * min(H, W))
             for axis, size in ((0, W), (1, H)):
-                low, span = margin, size - 2 * margin
-                folded = np.mod(obj.position[:, axis] - low, 2 * span)
-                obj.position[:, axis] = low + np.where(folded > span, 2 * span - folded, folded)
+                obj.position[:, axis] = reflect_into(obj.position[:, axis], margin, size - 2 * margin)
 
     def _schedule_absences(self, rng: np.random.Generator, obj: _Object, length: int) -> None:
         T = self.num_frames
