@@ -36,15 +36,17 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
-def build_network(model_cfg: Mapping[str, Any] | DictConfig) -> STCN:
+def build_network(model_cfg: Mapping[str, Any] | DictConfig, for_training: bool = False) -> STCN:
     """The network of ``model_cfg.net`` with the ImageNet backbones, or the one in ``model_cfg.checkpoint``.
 
     With a checkpoint, the architecture is read off the file (a small-model checkpoint needs no
-    ``model=stcn_small``).
+    ``model=stcn_small``). A stage-0 file's 5th value-encoder channel is zero for inference and, ``for_training``,
+    orthogonally initialised as STCN's ``load_network`` does (``model.stage0_channel`` overrides both).
     """
     cfg = _config(model_cfg)
     if cfg.get("checkpoint"):
-        state = read_network_state(cfg.checkpoint)
+        fifth = cfg.get("stage0_channel") or ("orthogonal" if for_training else "zeros")
+        state = read_network_state(cfg.checkpoint, fifth)
         arch = architecture_of(state, cfg.checkpoint)
         configured = {k: cfg.net.get(k) for k in arch}
         configured["decoder_dims"] = list(configured["decoder_dims"] or [])

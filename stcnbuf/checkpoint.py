@@ -90,12 +90,34 @@ def extract_state_dict(obj: Mapping, path: str | os.PathLike = "<memory>") -> Di
     return state
 
 
-def convert_stage0(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """Stage-0 (single-object) weights have a 4-channel value-encoder input: add the zero 5th channel."""
+#: How a stage-0 file's missing 5th value-encoder input channel is filled: ``zeros`` (STCN's evaluation
+#: scripts: the network then ignores the other objects' masks, as the stage-0 network did) or ``orthogonal``
+#: (STCN's ``load_network`` before training: ``nn.init.orthogonal_``, drawn from torch's seeded generator).
+STAGE0_CHANNEL_INITS = ("zeros", "orthogonal")
+
+
+def convert_stage0(state: Dict[str, Tensor], fifth_channel: str = "zeros") -> Dict[str, Tensor]:
+    """Stage-0 (single-object) weights have a 4-channel value-encoder input: add the 5th channel
+    (:data:`STAGE0_CHANNEL_INITS`)."""
+    if fifth_channel not in STAGE0_CHANNEL_INITS:
+        raise ValueError(f"unknown stage-0 channel init {fifth_channel!r}; choose one of "
+                         f"{', '.join(STAGE0_CHANNEL_INITS)}")
     weight = state.get(_STAGE0_KEY)
     if weight is not None and weight.ndim == 4 and weight.shape[1] == 4:
         state = dict(state)
-        state[_STAGE0_KEY] = torch.cat([weight, torch.zeros_like(weight[:, :1])], 1)
+        pad = torch.zeros_like(weight[:, :1])
+        if fifth_channel == "orthogonal":
+            torch.nn.init.orthogonal_(pad)
+        state[_STAGE0_KEY] = torch.cat([weight, pad], 1)
+    return state
+
+
+def single_object_state(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """A network trained on one object per clip written as STCN's stage-0 files are: without the value encoder's
+    5th input channel (the other objects' masks, always empty in such training), which a later run from the file
+    then initialises afresh (:func:`convert_stage0`)."""
+    state = dict(state)
+    state[_STAGE0_KEY] = state[_STAGE0_KEY][:, :4].contiguous()
     return state
 
 
@@ -130,9 +152,10 @@ def check_compatible(net: torch.nn.Module, state: Mapping[str, Tensor], path: st
     raise CheckpointError("\n".join(lines))
 
 
-def read_network_state(path: str | os.PathLike) -> Dict[str, Tensor]:
-    """The network state dict of any supported weights file, stage-0 files converted."""
-    return convert_stage0(extract_state_dict(read_weights_file(path), path))
+def read_network_state(path: str | os.PathLike, fifth_channel: str = "zeros") -> Dict[str, Tensor]:
+    """The network state dict of any supported weights file, stage-0 files converted
+    (:func:`convert_stage0`)."""
+    return convert_stage0(extract_state_dict(read_weights_file(path), path), fifth_channel)
 
 
 def load_state(net: STCN, state: Mapping[str, Tensor], path: str | os.PathLike) -> STCN:

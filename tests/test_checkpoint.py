@@ -146,7 +146,9 @@ def test_imagenet_backbones_load_from_local_files(tmp_path, caplog):
     assert torch.equal(net.key_encoder.res2[0].conv1.weight, r50.layer1[0].conv1.weight)
     assert torch.equal(net.key_encoder.layer3[5].bn3.running_var, r50.layer3[5].bn3.running_var)
     assert torch.equal(net.value_encoder.conv1.weight[:, :3], r18.conv1.weight)
-    assert torch.count_nonzero(net.value_encoder.conv1.weight[:, 3:]) == 0
+    for channel in (3, 4):  # each mask channel orthogonal, as STCN's load_weights_sequential initialises it
+        pad = net.value_encoder.conv1.weight[:, channel].detach().reshape(64, 49).double()
+        assert torch.allclose(pad.T @ pad, torch.eye(49, dtype=torch.float64), atol=1e-5)  # orthonormal columns
     assert torch.equal(net.value_encoder.layer2[0].downsample[0].weight, r18.layer2[0].downsample[0].weight)
     assert torch.count_nonzero(net.value_encoder.layer1[0].conv1.bias) == 0
     with caplog.at_level(logging.WARNING):

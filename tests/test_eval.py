@@ -41,7 +41,7 @@ def test_eval_writes_predictions_scores_and_metrics(tmp_path, data_dir, tiny_che
     pngs = sorted((out / "predictions" / "val_000").glob("*.png"))
     assert [p.stem for p in pngs] == [f"{i:05d}" for i in range(8)]
     assert read_label_png(pngs[3]).shape == (48, 80)
-    rows = (out / "per_sequence.csv").read_text().splitlines()
+    rows = (out / "per-sequence_results-val.csv").read_text().splitlines()
     assert rows[0] == "Sequence,J-Mean,F-Mean" and rows[1].startswith("val_000_1,")
     assert metrics["config"]["memory"]["capacity"] == 2
 
@@ -114,7 +114,7 @@ def test_a_sequence_without_all_its_ground_truth_is_named_and_the_others_scored(
     assert metrics["sequences"] == 2 and metrics["scored_sequences"] == 1 and metrics["J&F-Mean"] is not None
     assert list(metrics["unscored_sequences"]) == ["val_001"] and "00004.png" in metrics["unscored_sequences"]["val_001"]
     assert not metrics["complete"] and json.loads((tmp_path / "out" / "metrics.json").read_text())["J-Mean"] is not None
-    rows = (tmp_path / "out" / "per_sequence.csv").read_text().splitlines()[1:]
+    rows = (tmp_path / "out" / "per-sequence_results-val.csv").read_text().splitlines()[1:]
     assert rows and all(row.startswith("val_000_") for row in rows)
 
 
@@ -127,7 +127,7 @@ def test_two_shards_into_one_folder_give_the_results_of_one_run(tmp_path, data_d
     pngs = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "predictions").rglob("*.png")}
     merged = run_eval(tmp_path, data_dir, tiny_checkpoint, *args)  # the same command without shard: scores all
     assert merged["sequences"] == 3 and all(p.stat().st_mtime_ns == t for p, t in pngs.items())  # none redone
-    for table in ("per_sequence.csv", "global_results.csv"):
+    for table in ("per-sequence_results-val.csv", "global_results-val.csv"):
         assert (tmp_path / "out" / table).read_bytes() == (tmp_path / "whole" / "out" / table).read_bytes()
     assert merged["J&F-Mean"] == whole["J&F-Mean"]
     with pytest.raises(ValueError, match=r"shard='2/2': give I/N with 0 <= I < N"):
@@ -155,7 +155,7 @@ def test_a_folder_dataset_scores_objects_that_enter_late(tmp_path, data_dir, tin
     assert "ground truth on 1 frame" in metrics["unscored_sequences"]["val_001"]
     assert metrics["scoring_protocol"] == "present" and len(metrics["J&F-by-tenth"]) == 10
     assert (tmp_path / "out" / "over_time.png").stat().st_size > 1000
-    rows = [row.split(",")[0] for row in (tmp_path / "out" / "per_sequence.csv").read_text().splitlines()[1:]]
+    rows = [row.split(",")[0] for row in (tmp_path / "out" / "per-sequence_results-folder.csv").read_text().splitlines()[1:]]
     assert rows == ["late_1", "late_2", "val_000_1"]  # the late object is scored, from frame 4
     davis = evaluate(compose("eval", overrides + ["data.protocol=davis", f"output_dir={tmp_path / 'davis'}"]))
     assert "holds id 2, but the first ground-truth frame has 1 object" in davis["unscored_sequences"]["late"]

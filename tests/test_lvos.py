@@ -164,12 +164,99 @@ def test_eval_on_lvos_reports_v_and_seen_unseen(tmp_path, tiny_checkpoint):
     metrics = evaluate(compose("eval", overrides + [f"output_dir={tmp_path / 'out'}"]))
     assert metrics["complete"] and metrics["scoring_protocol"] == "lvos" and metrics["scored_sequences"] == 2
     assert metrics["V-Mean"] >= 0 and metrics["unseen"]["J&F-Mean"] is not None and metrics["seen"]["V-Mean"] >= 0
-    header = (tmp_path / "out" / "global_results.csv").read_text().splitlines()[0]
+    header = (tmp_path / "out" / "global_results-lvos.csv").read_text().splitlines()[0]
     assert header.endswith("F-Decay,V-Mean")
-    rows = [r.split(",")[0] for r in (tmp_path / "out" / "per_sequence.csv").read_text().splitlines()[1:]]
+    rows = [r.split(",")[0] for r in (tmp_path / "out" / "per-sequence_results-lvos.csv").read_text().splitlines()[1:]]
     assert rows == ["bmx-trees_1", "bmx-trees_2", "dog_1"]
     dataset = LVOSDataset(root, protocol="lvos_official")
     official = score_jobs([sequence_job(dataset.sequence(name), tmp_path / "out" / "predictions" / name,
                                         protocol="lvos_official") for name in dataset.names], workers=1, progress=False)
     official = official.global_metrics()
     assert official["J-Decay"] == 0 and official["F-Decay"] == 0 and official["J-Mean"] != metrics["J-Mean"]
+
+
+def _object(name, j, f):
+    from stcnbuf.evaluation.scoring import ObjectScore
+
+    return ObjectScore(name, np.asarray(j, float), np.asarray(f, float))
+
+
+def test_official_headline_figures_are_the_means_of_the_seen_and_unseen_groups():
+    """evaluation_method.py: J&F = (J_seen + F_seen + J_unseen + F_unseen) / 4 and V = (V_seen + V_unseen) / 2,
+    each group a mean over its objects (here 3 seen objects, 1 unseen: not the mean over all 4 objects)."""
+    from stcnbuf.evaluation.scoring import EvaluationResult, lvos_official_globals
+
+    objects = [_object("a_1", [1.0, 0.5], [0.8, 0.6]), _object("a_2", [0.2, 0.2], [0.4, 0.0]),
+               _object("b_1", [0.9, 0.9], [1.0, 1.0]), _object("u_1", [0.0, 0.4], [0.2, 0.2])]
+    result = EvaluationResult(objects)
+    j_seen, f_seen = (0.75 + 0.2 + 0.9) / 3, (0.7 + 0.2 + 1.0) / 3
+    j_unseen, f_unseen = 0.2, 0.2
+    v = {o.name: float(np.std((o.j + o.f) / 2)) for o in objects}   # 0.05, 0.1, 0.05, 0.1 (no rounding here)
+    v_seen, v_unseen = (v["a_1"] + v["a_2"] + v["b_1"]) / 3, v["u_1"]
+    figures = lvos_official_globals(result, ["u"])
+    assert figures["J&F-Mean"] == pytest.approx((j_seen + f_seen + j_unseen + f_unseen) / 4)
+    assert figures["J-Mean"] == pytest.approx((j_seen + j_unseen) / 2)
+    assert figures["F-unseen-Mean"] == pytest.approx(f_unseen) and figures["J-seen-Mean"] == pytest.approx(j_seen)
+    assert figures["V-Mean"] == pytest.approx((v_seen + v_unseen) / 2)
+    assert figures["J&F-Mean"] != pytest.approx(result.global_metrics()["J&F-Mean"])   # not the object mean
+    without = lvos_official_globals(result, [])                   # no unseen video: the toolkit prints NaN
+    assert math.isnan(without["J&F-Mean"]) and math.isnan(without["V-Mean"])
+    assert without["J-seen-Mean"] == pytest.approx((0.75 + 0.2 + 0.9 + 0.2) / 4)
+
+
+def test_boundaries_are_the_toolkits_python_path_not_its_cython_op():
+    """metrics.py: the Python path computes seg ^ e | seg ^ s | seg ^ se; the optional Cython op seg ^ (e | s | se).
+    They differ on a foreground pixel whose right, lower and lower-right neighbours are not all alike."""
+    from stcnbuf.evaluation.metrics import seg2bmap
+
+    seg = np.zeros((6, 6), bool)
+    seg[1:4, 1:4] = True
+    seg[3, 3] = False                       # a notch: (2, 2) has its lower-right neighbour outside
+    e, s, se = (np.zeros_like(seg) for _ in range(3))
+    e[:, :-1], s[:-1, :], se[:-1, :-1] = seg[:, 1:], seg[1:, :], seg[1:, 1:]
+
+    def finish(b):
+        b[-1, :], b[:, -1], b[-1, -1] = seg[-1, :] ^ e[-1, :], seg[:, -1] ^ s[:, -1], 0
+        return b
+
+    python = finish(seg ^ e | seg ^ s | seg ^ se)
+    cython = finish(seg ^ (e | s | se))
+    assert not np.array_equal(python, cython)
+    assert np.array_equal(seg2bmap(seg).astype(bool), python)
+
+
+def test_lvos_official_scored_by_eval_and_by_the_scoring_command_alike(tmp_path, tiny_checkpoint):
+    """eval.py with data.protocol=lvos_official writes the toolkit's global columns (headline = seen/unseen
+    means) and per-object rows named by meta position; the scoring command writes the same tables from the same
+    predictions."""
+    from stcnbuf.evaluation.__main__ import main
+
+    root = lvos_fixture(tmp_path / "lvos", require_shared())
+    metrics = evaluate(compose("eval", ["data=lvos", f"data.root={root}", "data.protocol=lvos_official",
+                                        "data.shorter_side=96", f"model.checkpoint={tiny_checkpoint}", "logger=none",
+                                        "workers=1", f"output_dir={tmp_path / 'out'}"]))
+    out = tmp_path / "out"
+    header = (out / "global_results-lvos.csv").read_text().splitlines()[0].split(",")
+    assert header == ["J&F-Mean", "J-Mean", "J-seen-Mean", "J-unseen-Mean", "F-Mean", "F-seen-Mean",
+                      "F-unseen-Mean", "V-Mean", "V-seen-Mean", "V-unseen-Mean"]
+    rows = [line.split(",") for line in (out / "per-sequence_results-lvos.csv").read_text().splitlines()]
+    assert rows[0] == ["Sequence", "J-Mean", "F-Mean", "V-Mean"] and [r[0] for r in rows[1:]] == \
+        ["bmx-trees_1", "bmx-trees_2", "dog_1"]
+    per_object = {r[0]: (float(r[1]), float(r[2])) for r in rows[1:]}
+    j_seen = (per_object["bmx-trees_1"][0] + per_object["bmx-trees_2"][0]) / 2
+    assert metrics["J-seen-Mean"] == pytest.approx(j_seen)
+    assert metrics["J-Mean"] == pytest.approx((j_seen + per_object["dog_1"][0]) / 2)
+    assert metrics["J-Recall"] is None                      # the toolkit reports no recall
+    scored = tmp_path / "scored"
+    assert main(["--pred-root", str(out / "predictions"), "--out", str(scored), "data=lvos", f"data.root={root}",
+                 "data.protocol=lvos_official"]) == 0
+    for table in ("global_results-lvos.csv", "per-sequence_results-lvos.csv"):
+        assert (scored / table).read_bytes() == (out / table).read_bytes()
+    scores = json.loads((scored / "scores.json").read_text())
+    assert scores["J&F-Mean"] == metrics["J&F-Mean"] and scores["unseen"] == metrics["unseen"]
+    (root / "unseen_videos.txt").unlink()                   # no unseen group: the toolkit's globals are NaN
+    assert main(["--pred-root", str(out / "predictions"), "--out", str(tmp_path / "nan"), "data=lvos",
+                 f"data.root={root}", "data.protocol=lvos_official"]) == 0
+    nan = json.loads((tmp_path / "nan" / "scores.json").read_text())
+    assert nan["J&F-Mean"] is None and nan["J-seen-Mean"] is not None and "unseen" not in nan
+    assert "data.unseen" in nan["scoring_notes"]["(all)"]

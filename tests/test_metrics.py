@@ -366,11 +366,11 @@ def test_scoring_command_on_real_davis_2016(tmp_path):
                           capture_output=True, text=True)
     assert "camel" in done.stderr and "evaluating the 4 present ones" in done.stderr
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = list(csv.DictReader(open(tmp_path / "per_sequence_results.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "per-sequence_results-val.csv")))
     assert [r["Sequence"] for r in rows] == [f"{name}_1" for name in REAL_SEQUENCES]
     blackswan = next(r for r in rows if r["Sequence"] == "blackswan_1")
     assert float(blackswan["J-Mean"]) > 0.85
-    (glob,) = list(csv.DictReader(open(tmp_path / "global_results.csv")))
+    (glob,) = list(csv.DictReader(open(tmp_path / "global_results-val.csv")))
     assert 0.6 < float(glob["J&F-Mean"]) < 1
 
 

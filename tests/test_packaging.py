@@ -44,6 +44,7 @@ def test_a_wheel_installed_outside_the_repository_segments_and_evaluates(tmp_pat
     wheel = next((tmp_path / "dist").glob("stcnbuf-*.whl"))
     shipped = {n[len("stcnbuf/configs/"):] for n in zipfile.ZipFile(wheel).namelist() if n.startswith("stcnbuf/configs/")}
     assert {str(p.relative_to(REPO / "configs")) for p in (REPO / "configs").rglob("*.yaml")} <= shipped
+    assert "stcnbuf/data/subsets/stcn_youtubevos_train.txt" in zipfile.ZipFile(wheel).namelist()  # STCN's lists
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path)
     purelib = Path(subprocess.check_output([venv / "bin" / "python", "-c",
@@ -70,5 +71,11 @@ def test_a_wheel_installed_outside_the_repository_segments_and_evaluates(tmp_pat
                  "data.val_frames=6", "data.long_sequences=1", "data.long_frames=6", "logger=none", "workers=1"], work)
     assert "J&F" in done.stdout
     assert list((work / "data").glob("synthetic-*")) and list((work / "logs" / "eval" / "runs").glob("*/metrics.json"))
+    predictions = next((work / "logs" / "eval" / "runs").glob("*/predictions"))
+    _run([venv / "bin" / "stcnbuf-evaluate", "--pred-root", predictions, "--out", work / "scores", "data=synthetic",
+          "data.height=48", "data.width=80", "data.train_sequences=1", "data.train_frames=4", "data.val_sequences=2",
+          "data.val_frames=6", "data.long_sequences=1", "data.long_frames=6"], work)
+    assert (work / "scores" / "global_results-val.csv").read_bytes() == \
+        (predictions.parent / "global_results-val.csv").read_bytes()   # the installed scorer, eval.py's tables
     _run([venv / "bin" / "stcnbuf-postprocess", work / "seg" / "masks.rle.jsonl", work / "clean.rle.jsonl",
           "--close", "1"], work)

@@ -35,7 +35,7 @@ def test_damaged_records_and_markers(tmp_path):
 
 def test_another_configuration_is_discarded_before_the_record_names_the_new_one(tmp_path):
     run = RunDirectory(tmp_path, {"a": 1})
-    for name in ("metrics.json", "per_sequence.csv", "global_results.csv", "submission.zip"):
+    for name in ("metrics.json", "per-sequence_results-val.csv", "global_results-val.csv", "submission.zip"):
         (tmp_path / name).write_text("old")
     (tmp_path / "shards" / "0-of-2").mkdir(parents=True)
     (run.markers / "seq.json").parent.mkdir(parents=True)

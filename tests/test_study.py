@@ -56,7 +56,7 @@ def _fake_run(runs_dir, name, jf, objects, complete=True, dataset="synthetic_lon
         "dataset": dataset, "sequences": 2, "frames": 1100, "burn_in_frames": 0, "J&F-Mean": jf, "J-Mean": jf - 0.02, "F-Mean": jf + 0.02, "fps": 10.0, "peak_memory_mb": 900.0,
         "config": {"memory": {"temp_size": 0 if name.startswith("unbounded") else 1}},
         "J&F-by-tenth": [jf] * 10, "complete": complete}))
-    with open(folder / "per_sequence.csv", "w", newline="") as f:
+    with open(folder / "per-sequence_results-synthetic_long.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["Sequence", "J-Mean", "F-Mean"])
         for seq, scores in objects.items():

@@ -15,9 +15,11 @@ from hydra.utils import get_class
 from torch.utils.data import DataLoader
 
 from stcnbuf.checkpoint import CheckpointError, export_original, load_network_weights
-from stcnbuf.data.augment import AugmentConfig, augment_clip, rotate_hue
-from stcnbuf.data.clips import (ClipBatchSampler, ClipDataset, ClipKey, ClipSpec, Curriculum, StaticImageSource,
-                                VideoClipSource, WeightedSource, sample_frame_indices)
+from stcnbuf.data.augment import (AugmentConfig, augment_clip, crop_box, draw_color_jitter, random_tps_warp,
+                                  static_clip, tps_displacement)
+from stcnbuf.data.clips import (ClipBatchSampler, ClipDataset, ClipKey, ClipSpec, Curriculum, RawClip,
+                                RepeatedSource, StaticImageSource, VideoClipSource, read_subset,
+                                sample_frame_indices)
 from stcnbuf.data.davis import DavisDataset
 from stcnbuf.data.synthetic import SyntheticConfig, write_dataset
 from stcnbuf.data.synthetic_dataset import SyntheticDataset
@@ -96,55 +98,58 @@ def test_curriculum_switches_at_the_given_fractions():
         Curriculum(values=[1, 2], switch_at=[0.5, 0.2])
 
 
-def test_clip_frame_indices_stay_in_range_within_the_gap_and_reverse():
-    rng = np.random.default_rng(0)
-    reversed_count = 0
-    for _ in range(500):
-        idx = sample_frame_indices(30, 3, 7, rng)
-        assert all(0 <= i < 30 for i in idx)
-        ordered = idx if idx[0] <= idx[-1] else idx[::-1]
-        reversed_count += idx[0] > idx[-1]
-        assert all(0 <= b - a <= 7 for a, b in zip(ordered, ordered[1:]))
-    assert 200 < reversed_count < 300
-    assert sample_frame_indices(2, 3, 5, rng) in ([0, 1, 1], [1, 1, 0])
+def _stcn_index_distribution(length, jump):
+    """The exact distribution of STCN's three frame indices (vos_dataset.py), by enumeration of its draws."""
+    jump = min(length, jump)
+    probability = {}
+    starts, steps = range(length - jump + 1), range(jump + 1)
+    weight = 1 / (len(starts) * len(steps) ** 2 * 2)
+    for start in starts:
+        for a in steps:
+            f1 = min(start + a + 1, length - jump, length - 1)
+            for b in steps:
+                f2 = min(f1 + b + 1, length - jump // 2, length - 1)
+                for triple in ((start, f1, f2), (f2, f1, start)):
+                    probability[triple] = probability.get(triple, 0) + weight
+    return probability
+
+
+@pytest.mark.parametrize("length, jump", [(12, 5), (30, 7), (4, 25)])
+def test_clip_frame_indices_follow_stcns_distribution(length, jump):
+    expected = _stcn_index_distribution(length, jump)
+    rng, draws = np.random.default_rng(0), 60_000
+    counts = {}
+    for _ in range(draws):
+        triple = tuple(sample_frame_indices(length, 3, jump, rng))
+        counts[triple] = counts.get(triple, 0) + 1
+    assert set(counts) <= set(expected)                     # nothing the formula cannot draw
+    worst = max(abs(counts.get(t, 0) / draws - p) / np.sqrt(p * (1 - p) / draws) for t, p in expected.items())
+    assert worst < 5                                         # every frequency within 5 standard errors
 
 
 def test_clips_have_a_target_and_a_second_object_selector(synthetic_root, static_root):
     spec = ClipSpec(augment=AugmentConfig(crop_size=(48, 48)))
     video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
-    dataset = ClipDataset({"video": WeightedSource(video, 1.0)}, 40, spec, Curriculum(initial=3), seed=1)
-    seen_second = seen_single = 0
+    dataset = ClipDataset({"video": RepeatedSource(video)}, 40, spec, Curriculum(initial=3), seed=1)
+    seen_second = seen_single = empty = 0
     for key in (key for batch in ClipBatchSampler(40, 4) for key in batch):
         item = dataset[key]
         assert item["frames"].shape == (3, 3, 48, 48) and item["labels"].shape == (3, 48, 48)
-        assert int((item["labels"][0] == 1).sum()) > 0
-        assert set(torch.unique(item["labels"]).tolist()) <= {0, 1, 2}
+        assert item["selector"][0] == 1 and set(torch.unique(item["labels"]).tolist()) <= {0, 1, 2}
+        empty += int((item["labels"][0] == 1).sum()) == 0   # five crops without an object: an empty target
         if item["selector"][1] == 1:
             seen_second += 1
         else:
             seen_single += 1
             assert int((item["labels"] == 2).sum()) == 0
-    assert seen_second and seen_single
-    again = ClipDataset({"video": WeightedSource(video, 1.0)}, 40, spec, Curriculum(initial=3), seed=1)
+    assert seen_second and seen_single and empty < 10   # the fixture's objects are tiny (~1 % of a frame each)
+    again = ClipDataset({"video": RepeatedSource(video)}, 40, spec, Curriculum(initial=3), seed=1)
     assert torch.equal(again[(0, 7)]["frames"], dataset[(0, 7)]["frames"])
     assert not torch.equal(dataset[(1, 7)]["frames"], dataset[(0, 7)]["frames"])
-    static = ClipDataset({"static": WeightedSource(StaticImageSource(static_root), 1.0)}, 4,
+    static = ClipDataset({"static": RepeatedSource(StaticImageSource(static_root))}, 4,
                          ClipSpec(max_objects=1, augment=AugmentConfig(crop_size=(48, 48))), Curriculum())
     item = static[(0, 0)]
     assert item["selector"].tolist() == [1.0] and set(torch.unique(item["labels"]).tolist()) == {0, 1}
-
-
-def test_rotate_hue_keeps_grey_and_luma_and_turns_full_circle():
-    image = torch.randint(0, 256, (3, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    assert torch.equal(rotate_hue(image, 0.0), image)
-    assert (rotate_hue(image, 1.0).int() - image.int()).abs().max() <= 1
-    grey = torch.full((3, 4, 4), 117, dtype=torch.uint8)
-    assert torch.equal(rotate_hue(grey, 0.37), grey)
-    muted = torch.tensor([140, 110, 100], dtype=torch.uint8).view(3, 1, 1).expand(3, 4, 4)   # no clamping
-    luma = torch.tensor([0.299, 0.587, 0.114])
-    turned = rotate_hue(muted, 0.25)
-    assert not torch.equal(turned, muted)
-    assert abs(float(luma @ turned[:, 0, 0].float()) - float(luma @ muted[:, 0, 0].float())) < 1.0
 
 
 def _roughness(images):
@@ -157,24 +162,201 @@ def test_each_optional_augmentation_does_what_it_says_and_is_seeded(static_root)
     frames = [np.kron(f[::4, ::4], np.ones((4, 4, 1), np.uint8))[:40, :60] for f in frames]  # flat 4×4 patches
     masks = [np.zeros((40, 60), np.uint8)] * 3
     clips = {}
-    for name, extra in {"plain": {}, "hue": {"clip_hue": 0.25}, "blur": {"blur_p": 1.0, "blur_sigma": (1.5, 1.5)},
+    for name, extra in {"plain": {}, "blur": {"blur_p": 1.0, "blur_sigma": (1.5, 1.5)},
                         "noise": {"noise_p": 1.0, "noise_sigma": 20.0}}.items():
         cfg = AugmentConfig(crop_size=(32, 32), grayscale_p=0.0, **extra)
         clips[name], _ = augment_clip(frames, masks, np.random.default_rng(5), cfg)
         again, _ = augment_clip(frames, masks, np.random.default_rng(5), cfg)
         assert torch.equal(again, clips[name]), name
-    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    hue_change = (clips["hue"].float() - clips["plain"].float()).abs().mean()
-    luma_change = ((clips["hue"].float() - clips["plain"].float()) * luma).sum(1).abs().mean()
-    assert hue_change > 5 and luma_change < 0.25 * hue_change          # colours turn, brightness stays
     assert _roughness(clips["blur"]) < 0.8 * _roughness(clips["plain"])
-    assert _roughness(clips["noise"]) > _roughness(clips["plain"]) + 5
+    grain = clips["noise"].float() - clips["plain"].float()
+    assert grain.abs().mean() > 1 and not torch.equal(grain[0], grain[1])   # fresh noise on every frame
     static = StaticImageSource(static_root)
     cfg = AugmentConfig(crop_size=(32, 32), noise_p=1.0, noise_sigma=20.0)
-    noisy, _ = static.sample(np.random.default_rng(1), 3, 1, cfg)
-    clean, _ = static.sample(np.random.default_rng(1), 3, 1, AugmentConfig(crop_size=(32, 32)))
+    noisy = static.sample(0, np.random.default_rng(1), 3, 1, cfg).frames
+    clean = static.sample(0, np.random.default_rng(1), 3, 1, AugmentConfig(crop_size=(32, 32))).frames
     # static clips get them too: the same deformations (drawn first), then noise on top
     assert 1 < float((noisy.float() - clean.float()).abs().mean()) < 20
+
+
+def test_bootstrapped_ce_is_taken_per_clip_on_two_channels_without_a_second_object():
+    """STCN's LossComputer: each clip's hardest p of its own pixels, a clip without a second object scored on
+    (background, target) only, the batch's loss the mean of the clips' (values computed here by hand)."""
+    loss = BootstrappedCE(start_warm=0, end_warm=10, top_p=0.5)
+    logits = torch.tensor([[[[-3.0, 2.0, 1.0, -2.0]], [[1.0, -1.0, 3.0, 2.0]], [[2.0, 1.0, -1.0, 0.0]]],   # all wrong
+                           [[[0.0, 0.0, 0.0, 1.0]], [[0.5, 4.0, 5.0, 6.0]], [[-16.0, -16.0, -16.0, -16.0]]]])
+    target = torch.tensor([[[0, 1, 2, 0]], [[1, 1, 1, 0]]])
+    has_second = torch.tensor([True, False])
+
+    def per_pixel(clip, channels):  # -log softmax of the target channel, by hand
+        values = logits[clip, :channels, 0].double()
+        return [float(torch.logsumexp(values[:, x], 0) - values[target[clip, 0, x], x]) for x in range(4)]
+
+    first, second = sorted(per_pixel(0, 3), reverse=True), sorted(per_pixel(1, 2), reverse=True)
+    expected = (np.mean(first[:2]) + np.mean(second[:2])) / 2          # p = 0.5 at step 10: 2 of 4 pixels each
+    value, p = loss(logits, target, step=10, has_second=has_second)
+    assert p == 0.5 and float(value) == pytest.approx(expected, rel=1e-6)
+    pooled = np.mean(sorted(per_pixel(0, 3) + per_pixel(1, 3), reverse=True)[:4])   # the batch-pooled variant
+    assert abs(pooled - expected) > 0.1                                # this batch tells the two apart
+    plain, p = BootstrappedCE(start_warm=100)(logits, target, step=0, has_second=has_second)
+    assert p == 1.0 and float(plain) == pytest.approx((np.mean(per_pixel(0, 3)) + np.mean(per_pixel(1, 2))) / 2)
+
+
+class _CountingSource:
+    """A clip source of ``size`` items whose first ``empty`` clips have no object in their first frame."""
+
+    def __init__(self, size, empty=0):
+        self.size, self.empty, self.calls = size, empty, []
+
+    def __len__(self):
+        return self.size
+
+    def sample(self, item, rng, num_frames, max_gap, augment):
+        self.calls.append(item)
+        labels = torch.zeros(num_frames, 8, 8, dtype=torch.uint8)
+        if len(self.calls) > self.empty:
+            labels[:, 2:5, 2:5], labels[:, 6:, 6:] = 3, 7
+        return RawClip(torch.zeros(num_frames, 3, 8, 8, dtype=torch.uint8), labels)
+
+
+def test_the_concatenation_of_sources_is_visited_as_stcns_shuffled_concat_dataset():
+    davis, youtube = _CountingSource(60), _CountingSource(3464)
+    dataset = ClipDataset({"davis": RepeatedSource(davis, 5), "youtube": RepeatedSource(youtube, 1)},
+                          samples_per_epoch=1000, spec=ClipSpec(), curriculum=Curriculum(), seed=3)
+    assert dataset.num_entries == 5 * 60 + 3464
+    first_run = [dataset.entry(epoch, index) for epoch in range(4) for index in range(1000)][:3764]
+    counts = {}
+    for entry in first_run:
+        counts[entry] = counts.get(entry, 0) + 1
+    assert {counts[(0, i)] for i in range(60)} == {5} and {counts[(1, i)] for i in range(3464)} == {1}
+    assert sum(n for (source, _), n in counts.items() if source == 0) / 3764 == pytest.approx(300 / 3764)  # ~8 %
+    later = [dataset.entry(3, index)[0] for index in range(764, 1000)]   # the second run's start
+    assert later != [s for s, _ in first_run[:236]]                      # another permutation
+    assert ClipDataset({"davis": RepeatedSource(davis, 5), "youtube": RepeatedSource(youtube, 1)}, 1000,
+                       ClipSpec(), Curriculum(), seed=3).entry(2, 17) == dataset.entry(2, 17)
+    with pytest.raises(ValueError, match="integers >= 1"):
+        ClipDataset({"davis": RepeatedSource(davis, 0)}, 10, ClipSpec(), Curriculum())
+
+
+def test_objects_are_any_first_frame_label_after_five_tries_an_empty_target():
+    spec = ClipSpec(num_frames=3, augment=AugmentConfig(crop_size=(8, 8)))
+    found = _CountingSource(4, empty=3)        # three clips without an object, then one with ids 3 and 7
+    item = ClipDataset({"s": RepeatedSource(found)}, 4, spec, Curriculum())[(0, 0)]
+    assert len(set(found.calls)) == 1 and len(found.calls) == 4    # redrawn from the same video
+    assert item["selector"].tolist() == [1.0, 1.0] and set(item["labels"].unique().tolist()) == {0, 1, 2}
+    assert torch.equal(item["first_masks"][0], (item["labels"][0] == 1).float())
+    never = _CountingSource(4, empty=99)
+    item = ClipDataset({"s": RepeatedSource(never)}, 4, spec, Curriculum())[(0, 0)]
+    assert len(never.calls) == 5                                     # STCN's five tries
+    assert item["selector"].tolist() == [1.0, 0.0] and int(item["labels"].sum()) == 0   # an empty target
+
+
+def test_shipped_subsets_are_stcns_lists():
+    youtube, davis = read_subset("stcn_youtubevos_train"), read_subset("stcn_davis_train")
+    assert len(youtube) == len(set(youtube)) == 3464 and len(davis) == 60
+    assert davis[:3] == ["bear", "bmx-bumps", "boat"] and youtube[0] == "003234408d"
+    with pytest.raises(FileNotFoundError, match="neither a shipped list"):
+        read_subset("no_such_list")
+
+
+def test_crop_box_falls_back_as_torchvision_does():
+    from torchvision.transforms import RandomResizedCrop
+
+    torch.manual_seed(0)
+    image = torch.zeros(3, 10, 100)
+    expected = RandomResizedCrop.get_params(image, scale=[1.0, 1.0], ratio=[3 / 4, 4 / 3])  # every try fails
+    assert crop_box(10, 100, np.random.default_rng(0), (1.0, 1.0), (3 / 4, 4 / 3)) == tuple(expected) == (0, 43, 10, 13)
+    top, left, h, w = crop_box(300, 400, np.random.default_rng(1), (0.36, 1.0), (3 / 4, 4 / 3))
+    assert 0.36 * 120000 - 2 * (h + w) <= h * w <= 120000 and 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05
+
+
+def test_color_jitter_draws_torchvisions_factors_in_a_random_order():
+    rng = np.random.default_rng(0)
+    draws = [draw_color_jitter(rng, 0.1, 0.03, 0.03) for _ in range(2000)]
+    assert len({d.order for d in draws}) == 24                       # every order of the four adjustments
+    brightness = np.array([d.factors[0] for d in draws])
+    assert 0.9 <= brightness.min() < 0.91 and 1.09 < brightness.max() <= 1.1
+    assert all(0.97 <= d.factors[1] <= 1.03 and d.factors[3] is None for d in draws)
+
+
+def test_video_clips_crop_the_whole_frame_first_then_deform_each_frame():
+    """With the per-frame affine and jitter off, a clip is the PIL bicubic resized crop (and flip) of each frame,
+    all at one box: the crop comes first and is shared (STCN's all_im_dual_transform)."""
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    import torchvision.transforms.functional as F
+
+    frames = [np.random.default_rng(i).integers(0, 256, (60, 90, 3), dtype=np.uint8) for i in range(3)]
+    masks = [np.random.default_rng(9 + i).integers(0, 3, (60, 90), dtype=np.uint8) for i in range(3)]
+    cfg = AugmentConfig(crop_size=(32, 32), clip_brightness=0, clip_contrast=0, clip_saturation=0, grayscale_p=0,
+                        frame_degrees=0, frame_shear=0, frame_brightness=0, frame_contrast=0, frame_saturation=0)
+    for seed in range(4):
+        images, labels = augment_clip(frames, masks, np.random.default_rng(seed), cfg)
+        rng = np.random.default_rng(seed)
+        flip = rng.random() < 0.5
+        box = crop_box(60, 90, rng, cfg.crop_scale, cfg.crop_ratio)
+        for t in range(3):
+            image, label = Image.fromarray(frames[t]), Image.fromarray(masks[t])
+            if flip:
+                image, label = F.hflip(image), F.hflip(label)
+            expected = np.array(F.resized_crop(image, *box, [32, 32], interpolation=InterpolationMode.BICUBIC))
+            expected_labels = np.array(F.resized_crop(label, *box, [32, 32], interpolation=InterpolationMode.NEAREST))
+            assert np.array_equal(images[t].permute(1, 2, 0).numpy(), expected)
+            assert np.array_equal(labels[t].numpy(), expected_labels)
+    turned, _ = augment_clip(frames, masks, np.random.default_rng(0), AugmentConfig(
+        crop_size=(32, 32), frame_brightness=0, frame_contrast=0, frame_saturation=0))
+    fill = (turned.permute(0, 2, 3, 1).reshape(-1, 3) == torch.tensor([124, 116, 104], dtype=torch.uint8)).all(1)
+    assert fill.any()                        # the per-frame affine turns the crop and fills with the mean
+
+
+def test_thin_plate_spline_moves_control_points_exactly():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 1, (12, 2))
+    target = source + rng.normal(scale=0.02, size=source.shape)
+    assert np.allclose(tps_displacement(source, target, target), source - target, atol=1e-6)
+    affine = tps_displacement(source, source + 0.01, rng.uniform(0, 1, (50, 2)))   # a shift: its inverse
+    assert np.allclose(affine, -0.01, atol=1e-6)
+    image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    mask = (rng.random((40, 50)) > 0.5).astype(np.uint8)
+    same, same_mask = random_tps_warp(image, mask, np.random.default_rng(1), 0.0, 12)   # no movement
+    rows = np.rint(np.linspace(0, 1, 40) * 40).astype(int)[:-1]       # STCN's remap of the unit grid: j -> j*W/(W-1)
+    cols = np.rint(np.linspace(0, 1, 50) * 50).astype(int)[:-1]
+    assert np.array_equal(same_mask[:-1, :-1], mask[rows][:, cols]) and not same_mask[-1].any()
+
+
+def test_static_clips_keep_grey_masks_threshold_them_and_feed_the_first_one_soft(static_root):
+    image = np.random.default_rng(0).integers(0, 256, (80, 120, 3), dtype=np.uint8)
+    mask = np.zeros((80, 120), np.uint8)
+    mask[20:60, 30:90] = 255
+    clip = static_clip(image, mask, 3, np.random.default_rng(2), AugmentConfig(crop_size=(48, 48), tps_p=0.0))
+    assert clip.frames.shape == (3, 3, 48, 48) and clip.masks.shape == (3, 48, 48)
+    grey = clip.masks[(clip.masks > 0) & (clip.masks < 255)]
+    assert grey.numel() > 0                                 # the bicubic per-frame affine leaves soft edges
+    source = StaticImageSource(static_root)
+    raw = source.sample(0, np.random.default_rng(3), 3, 1, AugmentConfig(crop_size=(48, 48)))
+    assert set(raw.labels.unique().tolist()) <= {0, 1} and raw.soft_first is not None
+    item = ClipDataset({"static": RepeatedSource(source)}, 2, ClipSpec(max_objects=1,
+                       augment=AugmentConfig(crop_size=(48, 48))), Curriculum())[(0, 0)]
+    soft = item["first_masks"][0]
+    assert torch.equal(soft > 0.5, item["labels"][0] == 1) and ((soft > 0) & (soft < 1)).any()
+
+
+def test_a_stage0_file_gets_an_orthogonal_fifth_channel_for_training_and_zeros_for_inference(tmp_path):
+    from stcnbuf.build import build_network
+
+    state = STCN(**SMALL_ARCH).state_dict()
+    state["value_encoder.conv1.weight"] = state["value_encoder.conv1.weight"][:, :4].clone()   # a stage-0 file
+    path = tmp_path / "stage0.pth"
+    torch.save(state, path)
+    evaluated = build_network({"checkpoint": str(path), "net": {}})
+    assert float(evaluated.value_encoder.conv1.weight[:, 4].detach().abs().max()) == 0
+    torch.manual_seed(0)
+    trained = build_network({"checkpoint": str(path), "net": {}}, for_training=True)
+    fifth = trained.value_encoder.conv1.weight[:, 4].detach().reshape(16, -1).double()   # 16 rows, 49 columns
+    assert torch.allclose(fifth @ fifth.T, torch.eye(16, dtype=torch.float64), atol=1e-5)   # orthonormal rows
+    assert torch.equal(trained.value_encoder.conv1.weight[:, :4], state["value_encoder.conv1.weight"])
+    forced = build_network({"checkpoint": str(path), "net": {}, "stage0_channel": "zeros"}, for_training=True)
+    assert float(forced.value_encoder.conv1.weight[:, 4].detach().abs().max()) == 0
 
 
 def test_clip_batches_continue_from_the_training_position():
@@ -220,7 +402,7 @@ def test_loader_workers_draw_the_curriculum_gap_of_each_step(synthetic_root):
     """The gap comes with the key, so a worker process draws exactly the clip the main process would."""
     spec = ClipSpec(augment=AugmentConfig(crop_size=(32, 32)))
     video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
-    dataset = ClipDataset({"video": WeightedSource(video, 1.0)}, 4, spec,
+    dataset = ClipDataset({"video": RepeatedSource(video)}, 4, spec,
                           Curriculum(initial=2, values=[4], switch_at=[0.75]))
     sampler = ClipBatchSampler(4, 2, batches_done=lambda: 2, total_batches=4)
     batches = list(DataLoader(dataset, batch_sampler=sampler, num_workers=1))
@@ -241,8 +423,8 @@ def test_training_needs_every_frame_annotated(tmp_path):
 # ---------------------------------------------------------------- experiments
 def tiny_data(root):
     """Clips and validation from the tiny synthetic set instead of generating the quickstart's."""
-    return ["clips=davis2017", f"clips.davis2017.source.dataset.root={root}", "data@val_data=davis2017",
-            f"val_data.root={root}"]
+    return ["clips=davis2017", f"clips.davis2017.source.dataset.root={root}", "clips.davis2017.source.subset=null",
+            "data@val_data=davis2017", f"val_data.root={root}"]
 
 
 def _constructor_keys(target: str) -> set:
@@ -257,7 +439,8 @@ def _constructor_keys(target: str) -> set:
 
 @pytest.mark.parametrize("clips, name", [("synthetic", "synthetic"), ("synthetic_small", "synthetic"),
                                          ("davis2017", "davis2017"), ("youtubevos", "youtubevos"),
-                                         ("folder", "folder"), ("static", "static")])
+                                         ("folder", "folder"), ("static", "fss"),
+                                         ("images", "images")])
 def test_every_clip_source_key_overrides_without_a_plus(clips, name):
     cfg = compose("train", [f"clips={clips}"])
     source = cfg.clips[name].source
@@ -274,14 +457,30 @@ def test_fast_dev_run_quickstart(tmp_path, synthetic_root):
     assert result["steps"] == 2
 
 
-def test_fast_dev_run_stage0(tmp_path, static_root):
-    result = run_train(tmp_path, "experiment=stage0", f"clips.static.source.image_dir={static_root}",
-                       "+trainer.fast_dev_run=2", *TINY_NET)
+def test_fast_dev_run_stage0_on_stcns_static_layout(tmp_path, static_root):
+    """STCN's six static sets under paths.data_dir/static: FSS-1000 in class folders, the others flat."""
+    images = sorted(p for p in static_root.iterdir() if p.suffix == ".jpg")
+    for folder in ("fss/class_a", "DUTS-TR", "DUTS-TE", "ecssd", "BIG_small", "HRSOD_small"):
+        (tmp_path / "data" / "static" / folder).mkdir(parents=True)
+        for image in images:
+            (tmp_path / "data" / "static" / folder / image.name).symlink_to(image.resolve())
+            (tmp_path / "data" / "static" / folder / (image.stem + ".png")).symlink_to(
+                (static_root / (image.stem + ".png")).resolve())
+    cfg = compose("train", ["experiment=stage0", f"paths.data_dir={tmp_path / 'data'}"])
+    assert [cfg.clips[n].repeat for n in ("fss", "duts_tr", "duts_te", "ecssd", "big", "hrsod")] == [1, 1, 1, 1, 5, 5]
+    result = run_train(tmp_path, "experiment=stage0", "+trainer.fast_dev_run=2", *TINY_NET)
     assert result["steps"] == 2
+    own = run_train(tmp_path / "own", "experiment=stage0", "clips=images",
+                    f"clips.images.source.image_dir={static_root}", "trainer.max_steps=1",
+                    "callbacks.last.every_n_train_steps=1", *TINY_NET)
+    assert own["steps"] == 1
+    exported = torch.load(own["exported"], weights_only=True)["value_encoder.conv1.weight"]
+    assert exported.shape[1] == 4   # a single-object run is written as STCN's stage-0 files are
 
 
 def test_fast_dev_run_stage3(tmp_path, synthetic_root, youtube_train_root):
     result = run_train(tmp_path, "experiment=stage3", f"clips.davis2017.source.dataset.root={synthetic_root}",
+                       "clips.davis2017.source.subset=null", "clips.youtubevos.source.subset=null",
                        f"clips.youtubevos.source.dataset.root={youtube_train_root}", f"val_data.root={synthetic_root}",
                        "+trainer.fast_dev_run=2", *TINY_NET)
     assert result["steps"] == 2
@@ -294,8 +493,8 @@ def test_fast_dev_run_finetune_from_an_original_format_file(tmp_path, synthetic_
         (folder / kind).symlink_to(synthetic_root / kind / "480p")
     checkpoint = export_original(tiny_net(seed=3), tmp_path / "stcn.pth")
     result = run_train(tmp_path, "experiment=finetune", f"model.checkpoint={checkpoint}",
-                       f"clips.folder.source.dataset.root={folder}", "+trainer.fast_dev_run=2")
-    assert result["steps"] == 2
+                       f"clips.folder.source.dataset.root={folder}", "+trainer.fast_dev_run=4")
+    assert result["steps"] == 2   # four batches, two optimiser steps: the recipe accumulates two (batch 8)
 
 
 @pytest.mark.parametrize("freeze, frozen", [("module.freeze_bn=true", ""),
@@ -327,7 +526,7 @@ def test_finetune_on_real_frames_from_original_and_stage0_files_then_export(tmp_
         run_dir = tmp_path / name
         result = run_train(run_dir, "experiment=finetune", f"model.checkpoint={checkpoint}",
                            f"clips.folder.source.dataset.root={chair}", "trainer.max_steps=3",
-                           "callbacks.last.every_n_train_steps=1", "datamodule.samples_per_epoch=6",
+                           "callbacks.last.every_n_train_steps=1", "datamodule.samples_per_epoch=8",
                            "module.freeze_key_encoder=true")
         assert result["steps"] == 3
         trained = load_network_weights(STCN(**_arch()), result["exported"])
@@ -445,7 +644,7 @@ def test_an_epoch_that_accumulation_does_not_divide_is_refused(synthetic_root):
     from stcnbuf.data.datamodule import ClipDataModule
 
     video = VideoClipSource(DavisDataset(synthetic_root, split="train"))
-    module = ClipDataModule({"video": WeightedSource(video, 1.0)}, batch_size=2, num_workers=0, samples_per_epoch=6)
+    module = ClipDataModule({"video": RepeatedSource(video)}, batch_size=2, num_workers=0, samples_per_epoch=6)
     module.trainer = SimpleNamespace(global_rank=0, world_size=1, global_step=0, accumulate_grad_batches=2,
                                      max_steps=10)
     with pytest.raises(ValueError, match=r"3 batches per epoch .*accumulate_grad_batches=2: set "

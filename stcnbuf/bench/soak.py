@@ -200,7 +200,8 @@ def soak_eval(work: Path, checkpoint: Path, sequences: int, kills: int, rng: np.
     pngs = sorted(p.relative_to(straight) for p in (straight / "predictions").rglob("*.png"))
     same = pngs == sorted(p.relative_to(resumed) for p in (resumed / "predictions").rglob("*.png")) and all(
         (straight / p).read_bytes() == (resumed / p).read_bytes() for p in pngs)
-    same = same and (straight / "per_sequence.csv").read_bytes() == (resumed / "per_sequence.csv").read_bytes()
+    tables = sorted(p.name for p in straight.glob("per-sequence_results-*.csv"))
+    same = same and bool(tables) and all((straight / t).read_bytes() == (resumed / t).read_bytes() for t in tables)
     return {"sequences": sequences, "predictions": len(pngs), **killed, "identical": same}
 
 

@@ -7,11 +7,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from stcnbuf.data.frames import check_resize_method
 from stcnbuf.data.sequence import VideoSequence
 
 log = logging.getLogger(__name__)
-#: scoring protocols (see :mod:`stcnbuf.evaluation.scoring`)
-PROTOCOLS = ("davis", "present", "lvos", "lvos_official")
 
 
 class VOSDataset(ABC):
@@ -28,6 +27,8 @@ class VOSDataset(ABC):
             results are then also reported for the seen and the unseen ones.
         shorter_side: working resolution (frames are scaled so their shorter side has this many pixels;
             ``None`` keeps them as they are). Outputs are always at the original size.
+        resize: how frames are scaled to it (:data:`~stcnbuf.data.frames.RESIZE_METHODS`; default ``stcn``,
+            STCN's evaluation numerics).
     """
 
     name = "dataset"
@@ -36,9 +37,10 @@ class VOSDataset(ABC):
     protocol = "davis"
     unseen: Optional[List[str]] = None
 
-    def __init__(self, root: str | Path, shorter_side: Optional[int] = None) -> None:
+    def __init__(self, root: str | Path, shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
         self.root = Path(root).expanduser()
         self.shorter_side = shorter_side
+        self.resize = check_resize_method(resize)
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.name}: dataset folder not found: {self.root} "
                                     f"(set data.root to the folder holding the dataset)")

@@ -1,4 +1,4 @@
-"""The Lightning DataModule of training: weighted clip sources for training, whole sequences for validation."""
+"""The Lightning DataModule of training: the concatenated clip sources for training, whole sequences for validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from stcnbuf.data.base import VOSDataset
-from stcnbuf.data.clips import ClipBatchSampler, ClipDataset, ClipSpec, Curriculum, WeightedSource
+from stcnbuf.data.clips import ClipBatchSampler, ClipDataset, ClipSpec, Curriculum, RepeatedSource
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,11 @@ def _first(batch: List[Optional[str]]) -> Optional[str]:
 
 
 class ClipDataModule(L.LightningDataModule):
-    """Training clips from ``sources`` (mixed by weight) and validation on ``val_dataset``'s sequences,
+    """Training clips from ``sources`` (their concatenation, see :class:`ClipDataset`) and validation on ``val_dataset``'s sequences,
     segmented by the real inference engine.
 
     Args:
-        sources: name -> weighted clip source (videos or static images).
+        sources: name -> clip source (videos or static images) and its repeat.
         batch_size: clips per batch and process.
         num_workers: loader processes (each clip is seeded by its key, see :class:`ClipDataset`).
         samples_per_epoch: clips per epoch over all processes (training length is ``trainer.max_steps``);
@@ -52,7 +52,7 @@ class ClipDataModule(L.LightningDataModule):
         repeat_clips: every epoch trains epoch 0's clips (``debug=overfit``).
     """
 
-    def __init__(self, sources: Dict[str, WeightedSource], batch_size: int = 4, num_workers: int = 2,
+    def __init__(self, sources: Dict[str, RepeatedSource], batch_size: int = 4, num_workers: int = 2,
                  samples_per_epoch: int = 1000, spec: Optional[ClipSpec] = None,
                  curriculum: Optional[Curriculum] = None, seed: int = 0, val_dataset: Optional[VOSDataset] = None,
                  val_sequences: Optional[int] = None, repeat_clips: bool = False) -> None:

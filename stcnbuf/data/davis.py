@@ -36,16 +36,16 @@ class DavisDataset(VOSDataset):
         sequences: a subset of the split (default: all).
         allow_missing: evaluate the sequences present when the split lists absent ones.
         resize_masks: resize masks whose size differs from their frame instead of refusing them.
-        shorter_side: working resolution (``None``: native).
+        shorter_side: working resolution (``None``: native); resize: how frames are scaled to it.
     """
 
     def __init__(self, root: str | Path, year: int = 2017, split: str = "val", resolution: str = "480p",
                  sequences: Optional[Sequence[str]] = None, allow_missing: bool = False,
-                 resize_masks: bool = False, shorter_side: Optional[int] = None) -> None:
+                 resize_masks: bool = False, shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
         if int(year) not in (2016, 2017):
             raise ValueError(f"DAVIS year must be 2016 or 2017, got {year}")
         self.name = f"davis{year}"
-        super().__init__(root, shorter_side)
+        super().__init__(root, shorter_side, resize)
         self.year, self.split, self.resolution = int(year), split, resolution
         self.resize_masks = resize_masks
         self.gt_binary = self.year == 2016

@@ -22,7 +22,7 @@ class FolderDataset(VOSDataset):
         annotation_use: ``new_objects`` (default: each later mask introduces the ids not seen before),
             ``first`` (later masks are ground truth only) or ``all`` (later masks also correct tracked objects).
         resize_masks: resize masks whose size differs from their frame instead of refusing them.
-        shorter_side: working resolution (``None``: native).
+        shorter_side: working resolution (``None``: native); resize: how frames are scaled to it.
         protocol: ``present`` (default: each object scored on the annotated frames after its first appearance,
             ground truth on every frame or some) or ``davis`` (the official DAVIS kit's; every frame annotated).
     """
@@ -31,8 +31,8 @@ class FolderDataset(VOSDataset):
 
     def __init__(self, root: str | Path, sequences: Optional[Sequence[str]] = None,
                  annotation_use: str = "new_objects", resize_masks: bool = False,
-                 shorter_side: Optional[int] = None, protocol: str = "present") -> None:
-        super().__init__(root, shorter_side)
+                 shorter_side: Optional[int] = None, protocol: str = "present", resize: str = "stcn") -> None:
+        super().__init__(root, shorter_side, resize)
         if protocol not in FOLDER_PROTOCOLS:
             raise ValueError(f"folder dataset: unknown protocol {protocol!r}; choose one of "
                              f"{', '.join(FOLDER_PROTOCOLS)} (LVOS folders: data=lvos)")

@@ -6,32 +6,68 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stcnbuf.inference.frames import ResizedFrame, frame_hw
 
 #: Decodes the frames at the given indices, in that order, at the working size.
 Decoder = Callable[[Sequence[int]], Iterator[np.ndarray]]
+#: How frames are brought to the working size. ``stcn``: as STCN's evaluation (torchvision 0.9's ``ToTensor``,
+#: ``Normalize``, then ``Resize`` of the float tensor: bicubic without antialiasing), done by the segmenter on its
+#: device (:class:`~stcnbuf.inference.frames.ResizedFrame`); ``area``: the uint8 frame shrunk by area averaging.
+RESIZE_METHODS = ("stcn", "area")
 
 
 def working_size(size: Tuple[int, int], shorter_side: Optional[int]) -> Tuple[int, int]:
-    """``(H, W)`` with the shorter side scaled to ``shorter_side`` (``None``: unchanged)."""
+    """``(H, W)`` with the shorter side scaled to ``shorter_side`` and the longer one ``int(shorter_side * long /
+    short)`` (torchvision's ``Resize(int)``; ``None``: unchanged)."""
     h, w = size
     if not shorter_side or min(h, w) == shorter_side:
         return tuple(size)
-    scale = shorter_side / min(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
+    if h <= w:
+        return int(shorter_side), max(1, int(shorter_side * w / h))
+    return max(1, int(shorter_side * h / w)), int(shorter_side)
 
 
-def resize_frame(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """An RGB frame at ``size`` ``(H, W)`` (area interpolation)."""
+def check_resize_method(method: str) -> str:
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"unknown resize method {method!r}; choose one of {', '.join(RESIZE_METHODS)} "
+                         "(data.resize)")
+    return method
+
+
+def resize_frame(frame: np.ndarray, size: Tuple[int, int], method: str = "area") -> np.ndarray | ResizedFrame:
+    """An RGB frame ``H×W×3`` uint8 brought to ``size`` ``(H, W)`` by ``method`` (:data:`RESIZE_METHODS`): under
+    ``area`` the shrunk uint8 frame, under ``stcn`` a :class:`~stcnbuf.inference.frames.ResizedFrame` that the
+    segmenter resizes; a frame already at ``size`` is returned as it is (both methods then take it alike)."""
     if frame.shape[:2] == tuple(size):
         return frame
+    if check_resize_method(method) == "stcn":
+        return ResizedFrame(frame, tuple(size))
     return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
+def frame_bytes(native: Tuple[int, int], size: Tuple[int, int], method: str) -> int:
+    """Bytes of one frame that :func:`resize_frame` returns (a :class:`~stcnbuf.inference.frames.ResizedFrame`
+    holds the original frame)."""
+    height, width = native if method == "stcn" else size
+    return max(1, height * width * 3)
+
+
+def nearest_indices(source: int, target: int) -> np.ndarray:
+    """The source rows (or columns) torch's ``nearest`` interpolation reads for ``target`` outputs."""
+    positions = torch.arange(source, dtype=torch.float32).view(1, 1, source)
+    return F.interpolate(positions, size=target, mode="nearest")[0, 0].long().numpy()
+
+
 def resize_labels(labels: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """A label map at ``size`` ``(H, W)`` (nearest neighbour: ids stay ids)."""
+    """A label map at ``size`` ``(H, W)`` by nearest neighbour as torch computes it (STCN resizes its masks with
+    torchvision's tensor ``Resize``): ids stay ids."""
     if labels.shape[:2] == tuple(size):
         return labels
-    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    rows, cols = nearest_indices(labels.shape[0], size[0]), nearest_indices(labels.shape[1], size[1])
+    return np.ascontiguousarray(labels[rows][:, cols])
 
 
 class FrameSource:
@@ -47,12 +83,14 @@ class FrameSource:
         size: ``(H, W)`` of the working-size frames.
         decode: the decoder of the video.
         budget_mb: memory for kept frames (0: keep none).
+        bytes_per_frame: what one decoded frame takes (default: ``H×W×3`` uint8).
     """
 
-    def __init__(self, num_frames: int, size: Tuple[int, int], decode: Decoder, budget_mb: float = 0.0) -> None:
+    def __init__(self, num_frames: int, size: Tuple[int, int], decode: Decoder, budget_mb: float = 0.0,
+                 bytes_per_frame: Optional[int] = None) -> None:
         self.num_frames, self.size, self.decode = int(num_frames), tuple(size), decode
-        frame_bytes = max(1, size[0] * size[1] * 3)
-        self.capacity = max(0, int(budget_mb * 2 ** 20 // frame_bytes))
+        bytes_per_frame = bytes_per_frame or max(1, size[0] * size[1] * 3)
+        self.capacity = max(0, int(budget_mb * 2 ** 20 // bytes_per_frame))
         self._kept: Dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -81,12 +119,13 @@ class FrameSource:
             frame = self._kept.get(index)
             if frame is None:
                 frame = next(decoded)
-                if frame.shape[:2] != self.size:
-                    raise ValueError(f"frame {index} decoded at {frame.shape[1]}×{frame.shape[0]}, expected "
+                if frame_hw(frame) != self.size:
+                    height, width = frame_hw(frame)
+                    raise ValueError(f"frame {index} decoded at {width}×{height}, expected "
                                      f"{self.size[1]}×{self.size[0]} (width×height)")
                 if index in will_keep:
                     self._kept[index] = frame
             yield frame
 
 
-__all__ = ["FrameSource", "resize_frame", "resize_labels", "working_size"]
+__all__ = ["RESIZE_METHODS", "FrameSource", "frame_bytes", "resize_frame", "resize_labels", "working_size"]

@@ -80,18 +80,19 @@ class LVOSDataset(FolderDataset):
             ``unseen_videos.txt``; default: that file in ``root`` if it is there): results are then also
             reported for the seen and the unseen videos.
         resize_masks: resize masks whose size differs from their frame instead of refusing them.
-        shorter_side: working resolution (``None``: native).
+        shorter_side: working resolution (``None``: native); resize: how frames are scaled to it.
     """
 
     name = "lvos"
 
     def __init__(self, root: str | Path, meta: Optional[str | Path] = None, sequences: Optional[Sequence[str]] = None,
                  protocol: str = "lvos", unseen: Optional[str | Path] = None, resize_masks: bool = False,
-                 shorter_side: Optional[int] = None) -> None:
-        VOSDataset.__init__(self, root, shorter_side)
+                 shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
+        VOSDataset.__init__(self, root, shorter_side, resize)
         if protocol not in LVOS_PROTOCOLS:
             raise ValueError(f"lvos: unknown protocol {protocol!r}; choose one of {', '.join(LVOS_PROTOCOLS)}")
         self.protocol, self.single, self.annotation_use, self.resize_masks = protocol, False, "new_objects", resize_masks
+        self.split = self.root.name  # the split folder (valid, test, ...): the tables' set name
         self.meta_path = Path(meta).expanduser() if meta else find_meta(self.root)
         self.ranges = read_meta(self.meta_path)
         images = self.root / "JPEGImages"

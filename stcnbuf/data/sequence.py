@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from stcnbuf.data.frames import FrameSource, resize_frame, working_size
+from stcnbuf.data.frames import FrameSource, frame_bytes, resize_frame, resize_labels, working_size
 from stcnbuf.io.masks import read_image, read_label_png
 from stcnbuf.labels import Annotation, object_ids_in, void_hint
 
@@ -109,9 +108,11 @@ class VideoSequence:
         """``(H, W)`` of the sequence: that of its first frame (every frame must have it)."""
         return self.frame_size(0)
 
-    def frame_source(self, shorter_side: Optional[int] = None, budget_mb: float = 0.0) -> FrameSource:
-        """The frames at the working size (shorter side ``shorter_side``) as a
-        :class:`~stcnbuf.data.frames.FrameSource` keeping up to ``budget_mb`` of them."""
+    def frame_source(self, shorter_side: Optional[int] = None, budget_mb: float = 0.0,
+                     resize: str = "stcn") -> FrameSource:
+        """The frames at the working size (shorter side ``shorter_side``, reached by ``resize``, see
+        :data:`~stcnbuf.data.frames.RESIZE_METHODS`) as a :class:`~stcnbuf.data.frames.FrameSource` keeping up to
+        ``budget_mb`` of them."""
         size = working_size(self.size, shorter_side)
 
         def decode(indices: Sequence[int]) -> Iterator[np.ndarray]:
@@ -121,9 +122,9 @@ class VideoSequence:
                     raise ValueError(f"{self.frame_paths[index]} is {frame.shape[1]}×{frame.shape[0]} but "
                                      f"{self.frame_paths[0].name} is {self.size[1]}×{self.size[0]}: every frame "
                                      f"of {self.name} needs one size")
-                yield resize_frame(frame, size)
+                yield resize_frame(frame, size, resize)
 
-        return FrameSource(len(self), size, decode, budget_mb)
+        return FrameSource(len(self), size, decode, budget_mb, frame_bytes(self.size, size, resize))
 
     def read_mask(self, index: int) -> np.ndarray:
         """The label map of frame ``index`` (255 = void), checked against the frame size."""
@@ -138,7 +139,7 @@ class VideoSequence:
                     f"mask {path} is {labels.shape[1]}×{labels.shape[0]} but its frame {self.frame_paths[index]} is "
                     f"{size[1]}×{size[0]} (width×height); fix the file or set data.resize_masks=true to resize "
                     "masks to their frames (nearest neighbour)")
-            labels = cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+            labels = resize_labels(labels, size)
         return labels
 
     def annotations(self) -> List[Annotation]:

@@ -14,8 +14,8 @@ class SyntheticDataset(DavisDataset):
     then reads them as a DAVIS 2017 set. Splits: ``train``, ``val``, ``long``."""
 
     def __init__(self, data_dir: str | Path, split: str = "val", sequences: Optional[Sequence[str]] = None,
-                 shorter_side: Optional[int] = None, **generator: int) -> None:
+                 shorter_side: Optional[int] = None, resize: str = "stcn", **generator: int) -> None:
         self.config = SyntheticConfig(**generator)
         root = ensure_synthetic_dataset(self.config, Path(data_dir).expanduser())
-        super().__init__(root, year=2017, split=split, sequences=sequences, shorter_side=shorter_side)
+        super().__init__(root, year=2017, split=split, sequences=sequences, shorter_side=shorter_side, resize=resize)
         self.name = "synthetic"

@@ -231,12 +231,13 @@ class LongSyntheticDataset(FolderDataset):
     each object's first mask introduces it, and it is scored from there to its last appearance."""
 
     def __init__(self, data_dir: str | Path, sequences: Optional[Sequence[str]] = None,
-                 shorter_side: Optional[int] = None, seed: int = 0, height: int = 240, width: int = 432,
+                 shorter_side: Optional[int] = None, resize: str = "stcn", seed: int = 0, height: int = 240,
+                 width: int = 432,
                  frames: Sequence[int] = (5000, 2000, 2000), absence: int = 400) -> None:
         self.config = LongSyntheticConfig(seed, height, width, tuple(frames), absence)
         root = ensure_long_dataset(self.config, Path(data_dir).expanduser())
         super().__init__(root, sequences=sequences, annotation_use="new_objects", shorter_side=shorter_side,
-                         protocol="present")
+                         protocol="present", resize=resize)
         self.name = "synthetic_long"
         self.events = json.loads((root / META_FILE).read_text())["events"]
 

@@ -567,10 +567,10 @@ class TransferSyntheticDataset(DavisDataset):
     """The transfer set, generated into ``data_dir`` on first use and read as DAVIS 2017 (split ``val``)."""
 
     def __init__(self, data_dir: str | Path, sequences: Optional[Sequence[str]] = None,
-                 shorter_side: Optional[int] = None, **generator: int) -> None:
+                 shorter_side: Optional[int] = None, resize: str = "stcn", **generator: int) -> None:
         self.config = TransferConfig(**generator)
         root = ensure_transfer_dataset(self.config, Path(data_dir).expanduser())
-        super().__init__(root, year=2017, split="val", sequences=sequences, shorter_side=shorter_side)
+        super().__init__(root, year=2017, split="val", sequences=sequences, shorter_side=shorter_side, resize=resize)
         self.name = "synthetic_transfer"
 
 

@@ -7,7 +7,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stcnbuf.data.frames import FrameSource, resize_frame, working_size
+from stcnbuf.data.frames import FrameSource, check_resize_method, frame_bytes, resize_frame, working_size
 from stcnbuf.data.sequence import list_images
 from stcnbuf.io.masks import read_image
 
@@ -29,17 +29,22 @@ class VideoSource:
     """A video file or image folder.
 
     Nothing is loaded whole: :meth:`iterate` decodes the requested frames in the requested order (forward and
-    backward runs stream; other orders seek), resized so the shorter side has ``shorter_side`` pixels.
+    backward runs stream; other orders seek), resized so the shorter side has ``shorter_side`` pixels (by area
+    averaging: the frames shown and proposed on); :meth:`frame_source` gives the segmenter its frames, brought to
+    that size by ``resize``.
 
     Args:
         path: a video file (anything FFmpeg reads) or a folder of images (sorted by name).
         shorter_side: working resolution (``None``: native).
         constant_fps: resample a video to this constant frame rate (``None``: the native timestamps).
         start, stop, step: process frames ``[start:stop:step]`` of the video.
+        resize: how the segmenter's frames reach the working size (:data:`~stcnbuf.data.frames.RESIZE_METHODS`:
+            ``stcn``, as the datasets, decodes at the original size and resizes on the segmenter's device;
+            ``area`` lets the decoder scale, cheaper on large videos).
     """
 
     def __init__(self, path: str | Path, shorter_side: Optional[int] = 480, constant_fps: Optional[float] = None,
-                 start: int = 0, stop: Optional[int] = None, step: int = 1) -> None:
+                 start: int = 0, stop: Optional[int] = None, step: int = 1, resize: str = "stcn") -> None:
         self.path = Path(path).expanduser()
         if not self.path.exists():
             raise FileNotFoundError(f"video not found: {self.path}")
@@ -66,6 +71,7 @@ class VideoSource:
             self.original_size = tuple(video.imshape)
             self.fps = float(self._video.fps)
         self.working_size = working_size(self.original_size, shorter_side)
+        self.resize = check_resize_method(resize)
         if len(self) == 0:
             raise ValueError(f"{self.path} has no frames in [{start}:{stop}:{step}]")
 
@@ -81,8 +87,15 @@ class VideoSource:
         return self._iterate(indices, self.working_size)
 
     def frame_source(self, budget_mb: float = 0.0) -> FrameSource:
-        """The working-size frames as a :class:`~stcnbuf.data.frames.FrameSource` keeping up to ``budget_mb``."""
-        return FrameSource(len(self), self.working_size, self.iterate, budget_mb)
+        """The segmenter's frames (brought to the working size by :attr:`resize`) as a
+        :class:`~stcnbuf.data.frames.FrameSource` keeping up to ``budget_mb``."""
+        if self.resize == "area" or self.working_size == tuple(self.original_size):
+            decode = self.iterate
+        else:
+            def decode(indices: Sequence[int]) -> Iterator:
+                return (resize_frame(frame, self.working_size, self.resize) for frame in self.iterate_original(indices))
+        return FrameSource(len(self), self.working_size, decode, budget_mb,
+                           frame_bytes(self.original_size, self.working_size, self.resize))
 
     def iterate_original(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
         """Frames at their original size."""

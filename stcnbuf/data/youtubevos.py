@@ -21,7 +21,9 @@ from stcnbuf.io.atomic import atomic_write
 
 
 class YouTubeVOSDataset(VOSDataset):
-    """YouTube-VOS validation/test sets (scored on the challenge server: this reader writes the submission).
+    """YouTube-VOS validation/test sets (scored on the challenge server: this reader writes the submission), or
+    a split with ground truth on its frames (``dense``: train, or an own set in this layout), scored locally with
+    the ``present`` protocol (each object from its first mask on).
 
     Args:
         root: folder holding ``<split>/`` (and ``all_frames/`` when ``all_frames``).
@@ -31,14 +33,17 @@ class YouTubeVOSDataset(VOSDataset):
             written for the ``<split>/JPEGImages`` frames only).
         sequences: a subset of videos.
         resize_masks: resize masks whose size differs from their frame instead of refusing them.
-        shorter_side: working resolution (STCN's protocol: 480).
+        shorter_side: working resolution (STCN's protocol: 480); resize: how frames are scaled to it.
+        dense: the Annotations hold ground truth on the frames to score, not only each object's first mask.
     """
 
     def __init__(self, root: str | Path, year: int = 2019, split: str = "valid", all_frames: bool = False,
                  sequences: Optional[Sequence[str]] = None, resize_masks: bool = False,
-                 shorter_side: Optional[int] = 480) -> None:
+                 shorter_side: Optional[int] = 480, resize: str = "stcn", dense: bool = False) -> None:
         self.name = f"youtubevos{year}"
-        super().__init__(root, shorter_side)
+        super().__init__(root, shorter_side, resize)
+        self.dense = self.scorable = bool(dense)
+        self.protocol = "present"
         self.year, self.split, self.resize_masks = int(year), split, resize_masks
         self.split_dir = self.root / split
         if not (self.split_dir / "JPEGImages").is_dir():
@@ -90,15 +95,19 @@ class YouTubeVOSDataset(VOSDataset):
 
 
 def write_submission_zip(predictions: Path, dataset: YouTubeVOSDataset, out: Path) -> Path:
-    """Zip ``predictions/<vid>/<frame>.png`` as ``Annotations/<vid>/<frame>.png`` for every required frame."""
+    """Zip ``predictions/<vid>/<frame>.png`` as ``Annotations/<vid>/<frame>.png`` for every required frame; those
+    before a video's first annotation may be absent (a run without the backward pass writes nothing there, as
+    STCN's submissions hold nothing there: no object exists yet)."""
     entries = []
     for name in dataset.names:
         sequence = dataset.sequence(name)
+        first = min(sequence.mask_paths)
         for index in sequence.outputs:
             path = predictions / name / f"{sequence.frame_name(index)}.png"
-            if not path.is_file():
+            if path.is_file():
+                entries.append((path, f"Annotations/{name}/{path.name}"))
+            elif index >= first:
                 raise FileNotFoundError(f"prediction missing for the submission: {path}")
-            entries.append((path, f"Annotations/{name}/{path.name}"))
 
     def write(tmp: str) -> None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:

@@ -1,22 +1,30 @@
-"""Score existing predictions with the DAVIS semi-supervised protocol.
+"""Score existing predictions against any dataset ``eval.py`` reads, under its protocol, as ``eval.py`` scores.
 
-    python -m stcnbuf.evaluation --gt-root DAVIS/2017/trainval --pred-root RESULTS --out SCORES [--split val]
-        [--sequences bike-packing blackswan] [--year 2016|2017] [--allow-missing] [--workers N]
+    python -m stcnbuf.evaluation --pred-root RESULTS data=NAME data.root=DIR [data.KEY=VALUE ...] [--out SCORES]
+    python -m stcnbuf.evaluation --pred-root RESULTS --gt-root DAVIS [--split val] [--year 2016|2017]
+        [--sequences bike-packing blackswan] [--allow-missing]
 
-Predictions are ``RESULTS/<sequence>/<frame>.png`` label maps (palette PNG, pixel = object id). Writes
-``global_results.csv`` and ``per_sequence_results.csv`` (official column layout, full precision).
+``data=...`` takes every dataset config of ``eval.py`` (``davis2016``, ``davis2017``, ``youtubevos2018/2019``
+with dense ground truth, ``lvos`` with ``data.protocol=lvos|lvos_official``, ``long_video``, ``folder``, ...) and
+its keys; ``--gt-root`` is the short form for a DAVIS folder. Predictions are ``RESULTS/<sequence>/<frame>.png``
+label maps (palette PNG, pixel = object id). Writes, into ``--out`` (default: RESULTS, as the official kits do),
+``global_results-<set>.csv``, ``per-sequence_results-<set>.csv`` (the kits' names and columns, full precision)
+and ``scores.json`` (the scoring figures of ``eval.py``'s ``metrics.json``). Exits 1 when a sequence could not be
+scored, 2 on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
-from stcnbuf.data.davis import DavisDataset
-from stcnbuf.evaluation.scoring import score_jobs, sequence_job, write_global_csv, write_per_sequence_csv
+from stcnbuf.evaluation.dataset_scoring import score_predictions, set_name
+from stcnbuf.evaluation.scoring import table_names
+from stcnbuf.io.atomic import atomic_write_text
 
 
 def detect_year(root: Path) -> int:
@@ -28,39 +36,76 @@ def detect_year(root: Path) -> int:
     raise FileNotFoundError(f"{root} has neither ImageSets/2017 nor ImageSets/480p: is it a DAVIS folder?")
 
 
+def davis_overrides(args: argparse.Namespace) -> List[str]:
+    """The ``data=`` overrides of the ``--gt-root`` short form."""
+    year = args.year or detect_year(args.gt_root)
+    overrides = [f"data=davis{year}", f"data.root={args.gt_root}", f"data.split={args.split}",
+                 f"data.allow_missing={str(args.allow_missing).lower()}"]
+    if args.sequences:
+        overrides.append(f"data.sequences=[{','.join(args.sequences)}]")
+    return overrides
+
+
+def compose_dataset(overrides: List[str]):
+    """The dataset of ``eval.py``'s config composed with ``overrides`` (only ``data`` and ``paths`` keys)."""
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    from stcnbuf.runs.hydra_files import register_resolvers
+
+    unrelated = [o for o in overrides if not o.lstrip("+~").startswith(("data", "paths"))]
+    if unrelated:
+        raise ValueError(f"only data=... and paths.* overrides choose what is scored, got {unrelated}")
+    if not any(o.lstrip("+~").startswith("data") for o in overrides):
+        raise ValueError("no dataset given: --gt-root DAVIS_FOLDER, or data=NAME data.root=DIR (e.g. data=lvos)")
+    register_resolvers()
+    with initialize_config_module("stcnbuf.configs", version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=overrides)
+    return instantiate(cfg.data)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.evaluation", description=__doc__.split("\n")[1])
-    parser.add_argument("--gt-root", type=Path, required=True, help="DAVIS folder (JPEGImages, Annotations, ImageSets)")
+    parser = argparse.ArgumentParser(prog="python -m stcnbuf.evaluation", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.split("\n")[2:]))
+    parser.add_argument("overrides", nargs="*", help="data=NAME data.KEY=VALUE ... (eval.py's dataset configs)")
     parser.add_argument("--pred-root", type=Path, required=True, help="folder of <sequence>/<frame>.png predictions")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--sequences", nargs="+", default=None)
-    parser.add_argument("--year", type=int, choices=(2016, 2017), default=None, help="default: detected")
-    parser.add_argument("--allow-missing", action="store_true", help="score the sequences present on disk")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the tables (default: --pred-root)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="scoring processes (default: all cores for long work, else one)")
+    davis = parser.add_argument_group("DAVIS short form")
+    davis.add_argument("--gt-root", type=Path, default=None, help="DAVIS folder (JPEGImages, Annotations, ImageSets)")
+    davis.add_argument("--split", default="val")
+    davis.add_argument("--sequences", nargs="+", default=None)
+    davis.add_argument("--year", type=int, choices=(2016, 2017), default=None, help="default: detected")
+    davis.add_argument("--allow-missing", action="store_true", help="score the sequences present on disk")
     args = parser.parse_args(argv)
+    out = args.out or args.pred_root
     try:
-        year = args.year or detect_year(args.gt_root)
-        dataset = DavisDataset(args.gt_root, year=year, split=args.split, sequences=args.sequences,
-                               allow_missing=args.allow_missing)
-        jobs = [sequence_job(sequence, args.pred_root / sequence.name, dataset.gt_binary) for sequence in dataset]
+        if not args.pred_root.is_dir():
+            raise FileNotFoundError(f"predictions folder not found: {args.pred_root}")
+        dataset = compose_dataset((davis_overrides(args) if args.gt_root else []) + list(args.overrides))
+        if not dataset.scorable:
+            raise ValueError(f"{dataset.name} has no ground truth to score against here (a server-scored split?)")
         start = time.perf_counter()
-        result = score_jobs(jobs, workers=args.workers)
+        scores = score_predictions(dataset, args.pred_root, dataset.names, args.workers, out)
         seconds = time.perf_counter() - start
-        metrics = result.global_metrics()
-    except (OSError, ValueError, RuntimeError) as error:
+    except Exception as error:  # Hydra's and the datasets' errors alike: one line naming what is wrong
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_global_csv(result, args.out / "global_results.csv")
-    write_per_sequence_csv(result, args.out / "per_sequence_results.csv")
-    print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    print(f"{len(result.objects)} objects of {len(jobs) - len(result.unscored)} sequences scored in {seconds:.1f} s; "
-          f"wrote {args.out / 'global_results.csv'} and {args.out / 'per_sequence_results.csv'}")
-    for name, note in result.notes.items():
-        print(f"warning: {name}: {note}", file=sys.stderr)
-    if result.unscored:
-        print("INCOMPLETE: not scored: " + "; ".join(f"{n}: {why}" for n, why in result.unscored.items()),
-              file=sys.stderr)
+    if "scoring_error" in scores:
+        print(f"error: {scores['scoring_error']}", file=sys.stderr)
+        return 2
+    atomic_write_text(out / "scores.json", json.dumps({**scores, "dataset": dataset.name, "seconds": seconds},
+                                                      indent=1))
+    shown = {k: v for k, v in scores.items() if k.endswith("-Mean")}
+    print("  ".join(f"{k} {v:.4f}" if v is not None else f"{k} undefined" for k, v in shown.items()))
+    print(f"{scores['scored_sequences']} sequence(s) of {dataset.name} scored ({scores['scoring_protocol']} "
+          f"protocol) in {seconds:.1f} s; wrote {', '.join(str(out / n) for n in table_names(set_name(dataset)))} "
+          f"and {out / 'scores.json'}")
+    if scores["unscored_sequences"]:
+        print("INCOMPLETE: not scored: " + "; ".join(f"{n}: {why}" for n, why in
+                                                     scores["unscored_sequences"].items()), file=sys.stderr)
         return 1
     return 0
 

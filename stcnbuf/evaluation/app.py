@@ -22,9 +22,9 @@ from stcnbuf.data.sequence import VideoSequence
 from stcnbuf.data.youtubevos import YouTubeVOSDataset, write_submission_zip
 from stcnbuf.evaluation.over_time import by_tenth, combine, plot_over_time
 from stcnbuf.evaluation.predict import SequencePrediction
-from stcnbuf.evaluation.run_directory import SUMMARY_FILES, RunDirectory, SequenceRecord, sequence_inputs
-from stcnbuf.evaluation.scoring import (GLOBAL_COLUMNS, LVOS_COLUMNS, EvaluationResult, score_jobs, sequence_job,
-                                        write_global_csv, write_per_sequence_csv)
+from stcnbuf.evaluation.dataset_scoring import score_predictions
+from stcnbuf.evaluation.run_directory import RunDirectory, SequenceRecord, sequence_inputs
+from stcnbuf.evaluation.scoring import GLOBAL_COLUMNS
 from stcnbuf.inference.online import OnlineSegmenter
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
@@ -32,7 +32,6 @@ from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.shards import result_folder, shard_of
 
 log = logging.getLogger(__name__)
-METRIC_KEYS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
 
 def _peak_memory_mb(device: torch.device, sampled_rss: int) -> float:
@@ -106,7 +105,8 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
             if record is not None:
                 log.info("%s: finished earlier with this configuration, kept", label)
             else:
-                record = _segment(sequence, segmenter, inference, dataset.shorter_side, run, device, label, inputs)
+                record = _segment(sequence, segmenter, inference, dataset.shorter_side, dataset.resize, run, device,
+                                  label, inputs)
             records.append(record)
         except Exception as error:  # one broken sequence must not lose the others
             failures[name] = f"{type(error).__name__}: {error}"
@@ -131,25 +131,25 @@ def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None)
 
 
 def _segment(sequence: VideoSequence, segmenter: OnlineSegmenter, inference: Dict[str, Any],
-             shorter_side: Optional[int], run: RunDirectory, device: torch.device, label: str,
+             shorter_side: Optional[int], resize: str, run: RunDirectory, device: torch.device, label: str,
              inputs: Dict[str, Any]) -> SequenceRecord:
     name = sequence.name
     run.discard(name)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    prediction = SequencePrediction(sequence, segmenter, inference, shorter_side)
-    process, peak_rss, memory_mb = psutil.Process(), 0, []
+    prediction = SequencePrediction(sequence, segmenter, inference, shorter_side, resize)
+    process, peak_rss, memory_mb, written = psutil.Process(), 0, [], []
     for index, labels in tqdm(prediction, desc=label, unit="frame", leave=False):
         rss = process.memory_info().rss
         peak_rss = max(peak_rss, rss)
-        if len(memory_mb) < len(prediction.stats.durations):  # after a visit (not an unvisited frame's zeros)
-            memory_mb.append((torch.cuda.memory_allocated(device) if device.type == "cuda" else rss) / 2 ** 20)
+        memory_mb.append((torch.cuda.memory_allocated(device) if device.type == "cuda" else rss) / 2 ** 20)
         if labels is not None:
             write_label_png(run.prediction_path(name, sequence.frame_name(index)), labels)
+            written.append(sequence.frame_name(index))
     stats = prediction.stats
     record = SequenceRecord(name, stats.segmented, stats.seconds, len(segmenter.object_ids),
-                            _peak_memory_mb(device, peak_rss), [sequence.frame_name(i) for i in sequence.outputs],
-                            stats.burn_in, by_tenth(stats.durations, memory_mb))
+                            _peak_memory_mb(device, peak_rss), sorted(written), stats.burn_in,
+                            by_tenth(stats.durations, memory_mb))
     run.mark_finished(record, inputs)
     log.info("%s: %d frames (%d burn-in), %d objects, %.2f fps", label, stats.segmented, stats.burn_in,
              record.objects, stats.fps or 0.0)
@@ -160,7 +160,7 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
                score: bool, workers: Optional[int], tables: bool = True) -> Dict[str, Any]:
     frames = sum(r.frames for r in records)
     seconds = sum(r.seconds for r in records)
-    metrics: Dict[str, Any] = {key: None for key in METRIC_KEYS}
+    metrics: Dict[str, Any] = {key: None for key in GLOBAL_COLUMNS}
     metrics.update({
         "dataset": dataset.name, "sequences": len(records), "failed_sequences": failures,
         "frames": frames, "burn_in_frames": sum(r.burn_in_frames for r in records),
@@ -170,60 +170,19 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
         "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     })
     if tables:  # this run's summary replaces the last one, also where it cannot write all of it
-        for name in SUMMARY_FILES:
-            (run.root / name).unlink(missing_ok=True)
+        run.remove_summaries()
     if dataset.scorable and score and records:
-        metrics.update(_score(dataset, run, records, workers, tables))
+        metrics.update(score_predictions(dataset, run.predictions, [r.name for r in records], workers,
+                                         run.root if tables else None))
     over_time = combine([r.by_tenth for r in records if r.by_tenth])
     metrics.update({"fps-by-tenth": over_time["fps"], "peak_memory_mb-by-tenth": over_time["memory_mb"]})
     if tables and records:
         plot_over_time(run.root / "over_time.png", f"{dataset.name}: {len(records)} sequence(s)",
                        metrics.get("J&F-by-tenth"), over_time["fps"], over_time["memory_mb"])
     metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))
-    if isinstance(dataset, YouTubeVOSDataset) and not failures and tables:
+    if isinstance(dataset, YouTubeVOSDataset) and not dataset.dense and not failures and tables:
         metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
     return metrics
-
-
-def _score(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord], workers: Optional[int],
-           tables: bool = True) -> Dict[str, Any]:
-    """J&F over the sequences that can be scored, the reasons of those that cannot, and (``tables``) the CSV
-    files."""
-    jobs, unscored = [], {}
-    for record in records:
-        try:
-            jobs.append(sequence_job(dataset.sequence(record.name), run.predictions / record.name, dataset.gt_binary,
-                                     dataset.protocol))
-        except (OSError, ValueError) as error:
-            unscored[record.name] = str(error)
-    try:
-        result = score_jobs(jobs, workers=workers)
-        unscored.update(result.unscored)
-        scores = result.global_metrics()
-    except (OSError, ValueError, RuntimeError) as error:  # the predictions stay; metrics.json says why
-        log.error("scoring failed: %s", error)
-        return {"scoring_error": str(error), "unscored_sequences": unscored}
-    for name, reason in unscored.items():
-        log.error("%s is not scored: %s", name, reason)
-    for name, note in result.notes.items():
-        log.warning("%s: %s", name, note)
-    by_time = result.by_time()
-    if tables:
-        write_per_sequence_csv(result, run.root / "per_sequence.csv")
-        write_global_csv(result, run.root / "global_results.csv",
-                         LVOS_COLUMNS if dataset.protocol.startswith("lvos") else GLOBAL_COLUMNS)
-    return {**scores, **_seen_and_unseen(result, dataset.unseen), "J&F-by-tenth": by_time,
-            "scoring_protocol": dataset.protocol, "scored_sequences": len(jobs) - len(result.unscored),
-            "unscored_sequences": unscored, "scoring_notes": result.notes}
-
-
-def _seen_and_unseen(result: EvaluationResult, unseen: Optional[List[str]]) -> Dict[str, Any]:
-    """The global metrics of the seen and of the unseen videos, where the dataset has such a list (LVOS)."""
-    if unseen is None:
-        return {}
-    scored = {o.sequence for o in result.objects}
-    groups = {"unseen": scored & set(unseen), "seen": scored - set(unseen)}
-    return {name: result.global_metrics(names) if names else None for name, names in groups.items()}
 
 
 def _log_to_loggers(cfg: DictConfig, metrics: Dict[str, Any]) -> None:

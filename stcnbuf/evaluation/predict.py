@@ -37,25 +37,31 @@ class SequencePrediction:
     """The predictions of ``sequence`` under ``inference`` (``configs/inference``) at its native size.
 
     Iterating yields ``(frame index, label map or None)`` once per visit of the plan (``None``: a visit without
-    output, such as burn-in), after an empty label map for each output frame the plan does not visit (frames
-    before the first annotation when ``inference.backward=false``). :attr:`stats` counts the visits.
+    output, such as burn-in). Frames the plan does not visit (those before the first annotation when
+    ``inference.backward=false``) get no label map, as STCN writes nothing there. On annotated frames the given
+    masks are written exactly, or with ``inference.write_given_masks=false`` the network's own result there (the
+    given masks at the working size, aggregated and scaled back: what STCN writes). :attr:`stats` counts the
+    visits.
 
     Args:
         sequence: the sequence.
         segmenter: the segmenter (reset by the plan's start).
-        inference: the inference settings (mode, schedule, ``init_frame``, ``frame_cache_mb``).
+        inference: the inference settings (mode, schedule, ``init_frame``, ``frame_cache_mb``,
+            ``write_given_masks``).
         shorter_side: working resolution (``None``: native).
+        resize: how frames are scaled to it (:data:`~stcnbuf.data.frames.RESIZE_METHODS`).
     """
 
     def __init__(self, sequence: VideoSequence, segmenter: OnlineSegmenter, inference,
-                 shorter_side: Optional[int] = None) -> None:
+                 shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
         self.sequence, self.segmenter = sequence, segmenter
         annotations = sequence.annotations()
         init = inference.get("init_frame") if inference.get("mode") == "offline" else None
         if init is not None:
             annotations = [resolve_init_frame(sequence, annotations, init)]
         self.given: Dict[int, Annotation] = {a.frame: a for a in annotations}
-        self.frames = sequence.frame_source(shorter_side, frame_cache_mb(inference))
+        self.written_given = self.given if inference.get("write_given_masks", True) else {}
+        self.frames = sequence.frame_source(shorter_side, frame_cache_mb(inference), resize)
         work = self.frames.size
         self.annotations = {a.frame: Annotation(a.frame, resize_labels(a.labels, work), a.object_ids)
                             for a in annotations}
@@ -64,16 +70,11 @@ class SequencePrediction:
         self.stats = RunStats()
 
     def __len__(self) -> int:
-        return len(self.plan) + len(self._unvisited())
-
-    def _unvisited(self) -> List[int]:
-        return [i for i in self.plan.uncovered() if i in self.outputs]
+        return len(self.plan)
 
     def __iter__(self) -> Iterator[Tuple[int, Optional[np.ndarray]]]:
         size = self.sequence.size
-        for index in self._unvisited():
-            yield index, np.zeros(size, np.uint8)
         for step in run_plan(self.segmenter, self.plan, self.frames, self.annotations):
             self.stats.add(step)
             output = step.visit.output and step.visit.frame in self.outputs
-            yield step.visit.frame, written_labels(step, size, self.given) if output else None
+            yield step.visit.frame, written_labels(step, size, self.written_given) if output else None

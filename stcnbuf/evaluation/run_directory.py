@@ -15,8 +15,10 @@ from stcnbuf.runs.inputs import content_digests, file_stamps
 from stcnbuf.runs.record import claim_folder, fingerprint
 
 log = logging.getLogger(__name__)
-#: what a run writes over all its sequences (rewritten by every run, removed with another configuration's results)
-SUMMARY_FILES = ("metrics.json", "per_sequence.csv", "global_results.csv", "over_time.png", "submission.zip")
+#: what a run writes over all its sequences (rewritten by every run, removed with another configuration's results),
+#: as file name patterns (the tables carry the set's name, as the official kits name them)
+SUMMARY_FILES = ("metrics.json", "global_results-*.csv", "per-sequence_results-*.csv", "over_time.png",
+                 "submission.zip")
 
 
 def sequence_inputs(sequence: VideoSequence) -> Dict[str, Any]:
@@ -87,8 +89,13 @@ class RunDirectory:
             return
         for folder in (self.predictions, self.markers, self.root / "shards"):
             shutil.rmtree(folder, ignore_errors=True)
-        for name in SUMMARY_FILES:
-            (self.root / name).unlink(missing_ok=True)
+        self.remove_summaries()
+
+    def remove_summaries(self) -> None:
+        """Remove the files a run writes over all its sequences (:data:`SUMMARY_FILES`)."""
+        for pattern in SUMMARY_FILES:
+            for path in self.root.glob(pattern):
+                path.unlink(missing_ok=True)
 
     def discard(self, name: str) -> None:
         """Remove whatever an earlier, unfinished or stale run left of sequence ``name``."""

@@ -15,14 +15,17 @@ Two protocols (``SequenceJob.protocol``):
   file; each object is scored on the annotated frames of its range after its first one (its input), its last
   one included; besides J and F, V is the standard deviation of its per-frame J&F. Decay uses the correct
   bin edges.
-- ``lvos_official``: the official LVOS toolkit's numbers (``lvos/evaluation_mt.py``), quirks included: an
-  object is scored on the walk ``range(start, end, 5)`` less its positions 0 and ``frame_nums - 1`` (the
-  range's last annotated frame is never scored), in ``frame_nums - 2`` slots where slots no frame fills
-  count as 0; its Decay is always 0 (its
-  per-object arrays of shape ``(1, N)`` put the whole array in every bin); V is
-  ``sqrt(round(variance, 4))``.
+- ``lvos_official``: the official LVOS toolkit's numbers (``evaluation_method.py`` with ``lvos/evaluation.py``,
+  ``evaluation_mp.py`` or ``evaluation_mt.py``, which score alike at its head, commit ``25cb02d``), quirks
+  included: an object is scored on the walk ``range(start, end, 5)`` less its positions 0 and ``frame_nums - 1``
+  (the range's last annotated frame is never scored), in ``frame_nums - 2`` slots where slots no frame fills
+  count as 0; its Decay is always 0 (its per-object arrays of shape ``(1, N)`` put the whole array in every
+  bin); V is ``sqrt(round(variance, 4))``; objects are named ``<video>_<n>``, ``n`` their position in the meta
+  file; the headline figures are the means of the seen and the unseen videos' figures
+  (:func:`lvos_official_globals`). Boundaries are those of the toolkit's Python path (``seg ^ e | seg ^ s |
+  seg ^ se``, the DAVIS kit's), which it runs unless its optional Cython op is built.
 
-Global metrics are means over all objects of all sequences.
+Global metrics are means over all objects of all sequences (``lvos_official``: see above).
 """
 
 from __future__ import annotations
@@ -36,21 +39,27 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from stcnbuf.data.base import PROTOCOLS
-from stcnbuf.data.sequence import ObjectRange, VideoSequence
 from stcnbuf.evaluation.metrics import boundary_f, jaccard, statistics
 from stcnbuf.io import atomic_write_text, read_label_png
+from stcnbuf.protocols import PROTOCOLS
+
+if TYPE_CHECKING:  # worker processes import this module: it stays free of torch
+    from stcnbuf.data.sequence import ObjectRange, VideoSequence
 
 VOID = 255
 #: Columns of the global CSV, in the kit's order; ``ObjectScore`` attribute of each per-object mean.
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 #: The LVOS toolkit's columns: the kit's and V-Mean (mean over objects of the std of their per-frame J&F).
 LVOS_COLUMNS = GLOBAL_COLUMNS + ("V-Mean",)
+#: The official LVOS toolkit's global columns (``evaluation_method.py``), see :func:`lvos_official_globals`.
+LVOS_OFFICIAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-seen-Mean", "J-unseen-Mean", "F-Mean", "F-seen-Mean",
+                         "F-unseen-Mean", "V-Mean", "V-seen-Mean", "V-unseen-Mean")
 _ATTRIBUTES = {"J-Mean": "j_mean", "J-Recall": "j_recall", "J-Decay": "j_decay",
                "F-Mean": "f_mean", "F-Recall": "f_recall", "F-Decay": "f_decay", "V-Mean": "v"}
 
@@ -102,6 +111,11 @@ class EvaluationResult:
         means = {key: float(np.mean([getattr(o, attr) for o in objects])) for key, attr in _ATTRIBUTES.items()}
         return {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2, **means}
 
+    def headline(self, protocol: str, unseen: list[str] | None = None) -> dict[str, float]:
+        """The global figures a protocol reports: :func:`lvos_official_globals` under ``lvos_official``, else
+        :meth:`global_metrics`."""
+        return lvos_official_globals(self, unseen) if protocol == "lvos_official" else self.global_metrics()
+
     def by_time(self, bins: int = 10) -> list[float | None]:
         """J&F in each ``1/bins`` of the sequences' length (a forgetting curve): per bin, the mean over the
         objects with frames there of their mean (J + F) / 2 in it; None where no object has a frame."""
@@ -114,6 +128,24 @@ class EvaluationResult:
                 sums[b] += float(np.mean((o.j[which == b] + o.f[which == b]) / 2))
                 counts[b] += 1
         return [float(s / c) if c else None for s, c in zip(sums, counts)]
+
+
+def lvos_official_globals(result: EvaluationResult, unseen: list[str] | None) -> dict[str, float]:
+    """The official LVOS toolkit's headline figures (``evaluation_method.py``): J, F and V averaged over the
+    objects of the seen videos and over those of the ``unseen`` ones, then J&F ``= (J_seen + F_seen + J_unseen +
+    F_unseen) / 4`` and J, F, V the mean of their two groups. A group without objects is NaN, and so are the
+    figures that use it, as the toolkit prints them (keyed by :data:`LVOS_OFFICIAL_COLUMNS`)."""
+    if not result.objects:
+        raise ValueError("no object was scored")
+    names = set(unseen or ())
+    groups = {"seen": [o for o in result.objects if o.sequence not in names],
+              "unseen": [o for o in result.objects if o.sequence in names]}
+    means = {f"{metric}-{group}-Mean": float(np.mean([getattr(o, attr) for o in objects])) if objects else math.nan
+             for group, objects in groups.items() for metric, attr in (("J", "j_mean"), ("F", "f_mean"), ("V", "v"))}
+    both = {metric: (means[f"{metric}-seen-Mean"] + means[f"{metric}-unseen-Mean"]) / 2 for metric in "JFV"}
+    headline = {"J&F-Mean": (both["J"] + both["F"]) / 2, "J-Mean": both["J"], "F-Mean": both["F"],
+                "V-Mean": both["V"], **means}
+    return {key: headline[key] for key in LVOS_OFFICIAL_COLUMNS}
 
 
 @dataclass
@@ -181,7 +213,8 @@ def _num_objects(first_gt: np.ndarray) -> int:
 
 #: scored frames per task: long sequences are scored in blocks of this many frames, in parallel
 BLOCK_FRAMES = 200
-#: one sequence is scored in worker processes from this many frames on (starting them takes seconds)
+#: by default, scoring starts worker processes only from this many scored frames on (below, one process is
+#: faster: each worker costs a start and the import of this module)
 PARALLEL_FRAMES = 1000
 
 
@@ -350,6 +383,7 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
                 gt_k, pred_k = gt[None] == k, pred[None] == k
                 values[k, t] = float(jaccard(gt_k, pred_k)[0]), float(boundary_f(gt_k, pred_k)[0])
     scores, unscored = [], []
+    position = {k: n for n, k in enumerate(job.ranges, 1)}  # the meta file's order: the toolkit's object names
     for k, (frames, slots) in plans.items():
         if not slots:
             unscored.append(k)
@@ -357,7 +391,8 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
         j, f = np.zeros(slots), np.zeros(slots)
         for n, t in enumerate(frames):
             j[n], f[n] = values[k, t]
-        score = ObjectScore(f"{job.name}_{k}", j, f, None if official else np.asarray(frames) / (last + 1))
+        name = f"{job.name}_{position[k] if official else k}"
+        score = ObjectScore(name, j, f, None if official else np.asarray(frames) / (last + 1))
         if official:
             _official_lvos_statistics(score)
         scores.append(score)
@@ -462,15 +497,15 @@ def _task_frames(task: SequenceJob | FrameBlock) -> int:
 
 
 def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bool = True) -> EvaluationResult:
-    """Score sequences in ``workers`` processes (default: one per CPU; 1 runs here), with a progress bar.
+    """Score sequences in ``workers`` processes (1 runs here; default: one per CPU from :data:`PARALLEL_FRAMES`
+    scored frames on, else 1), with a progress bar.
 
     Sequences under ``davis`` and ``present`` are split into blocks of :data:`BLOCK_FRAMES` frames, so that one
-    long sequence (from :data:`PARALLEL_FRAMES` frames) uses every worker. A sequence that cannot be scored is left out with its reason
+    long sequence uses every worker. A sequence that cannot be scored is left out with its reason
     (:attr:`EvaluationResult.unscored`); a worker process that dies (killed, out of memory) raises a
     ``RuntimeError`` saying so.
     """
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     reasons: dict[int, str] = {}
     tasks: list[tuple[int, SequenceJob | FrameBlock]] = []
@@ -483,8 +518,10 @@ def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bo
         except ValueError as error:
             reasons[i] = str(error)
     total = sum(_task_frames(t) for _, t in tasks)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if total >= PARALLEL_FRAMES else 1
     with tqdm(total=total, desc="J&F", unit="frame", disable=not progress) as bar:
-        if workers == 1 or len(tasks) <= 1 or (len(jobs) == 1 and total < PARALLEL_FRAMES):
+        if workers == 1 or len(tasks) <= 1:
             outcomes = []
             for _, task in tasks:
                 outcomes.append(_run_task(task))
@@ -537,14 +574,22 @@ def _write_csv(path: str | os.PathLike, header: tuple[str, ...], rows: list[list
     return atomic_write_text(path, text.getvalue())
 
 
-def write_global_csv(result: EvaluationResult, path: str | os.PathLike,
-                     columns: tuple[str, ...] = GLOBAL_COLUMNS) -> Path:
-    """One row of ``columns``: by default the kit's J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall,
-    F-Decay (``LVOS_COLUMNS`` adds V-Mean)."""
-    metrics = result.global_metrics()
+def table_names(set_name: str) -> tuple[str, str]:
+    """The official kits' file names of the global and the per-sequence table of a set (``val``, ``valid``, ...)."""
+    return f"global_results-{set_name}.csv", f"per-sequence_results-{set_name}.csv"
+
+
+def write_global_csv(result: EvaluationResult, path: str | os.PathLike, columns: tuple[str, ...] = GLOBAL_COLUMNS,
+                     metrics: dict[str, float] | None = None) -> Path:
+    """One row of ``columns`` from ``metrics`` (default: :meth:`EvaluationResult.global_metrics`): by default the
+    kit's J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay (``LVOS_COLUMNS`` adds V-Mean;
+    ``LVOS_OFFICIAL_COLUMNS`` are the LVOS toolkit's)."""
+    metrics = result.global_metrics() if metrics is None else metrics
     return _write_csv(path, columns, [[metrics[key] for key in columns]])
 
 
-def write_per_sequence_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
-    """One row per object: Sequence (``<sequence>_<id>``), J-Mean, F-Mean."""
-    return _write_csv(path, ("Sequence", "J-Mean", "F-Mean"), [[o.name, o.j_mean, o.f_mean] for o in result.objects])
+def write_per_sequence_csv(result: EvaluationResult, path: str | os.PathLike, with_v: bool = False) -> Path:
+    """One row per object: Sequence (``<sequence>_<id>``), J-Mean, F-Mean (and V-Mean, as the LVOS toolkit)."""
+    header = ("Sequence", "J-Mean", "F-Mean") + (("V-Mean",) if with_v else ())
+    rows = [[o.name, o.j_mean, o.f_mean] + ([o.v] if with_v else []) for o in result.objects]
+    return _write_csv(path, header, rows)

@@ -178,11 +178,13 @@ def run_study(runs: Sequence[StudyRun], runs_dir: Path, common: Sequence[str]) -
 
 
 def _object_scores(folder: Path) -> Dict[int, float]:
-    """Mean J&F of each object id over the sequences of a run (``per_sequence.csv``: rows ``<seq>_<id>``)."""
+    """Mean J&F of each object id over the sequences of a run (its ``per-sequence_results-<set>.csv``: rows
+    ``<seq>_<id>``)."""
     scores: Dict[int, List[float]] = {}
-    path = folder / "per_sequence.csv"
-    if not path.is_file():
+    found = sorted(folder.glob("per-sequence_results-*.csv"))
+    if not found:
         return {}
+    path = found[0]
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             name, _, oid = row["Sequence"].rpartition("_")

@@ -1,13 +1,10 @@
 """Streaming and offline segmentation on top of the network and the memory bank: the per-frame segmenter,
-plans of frame visits, and the runner that executes them."""
+plans of frame visits, and the runner that executes them (names load with their modules when first used)."""
 
-from stcnbuf.inference.core import SegmentationCore
-from stcnbuf.inference.offline import OfflineResult, OfflineSegmenter
-from stcnbuf.inference.online import OnlineSegmenter
-from stcnbuf.inference.prediction import Prediction
-from stcnbuf.inference.runner import FrameSource, RunStats, Step, run_plan, written_labels
-from stcnbuf.inference.schedule import Action, Plan, Visit, WriteMode, offline_plan, stream_plan
+from stcnbuf.lazy import lazy_exports
 
-__all__ = ["Action", "FrameSource", "OfflineResult", "OfflineSegmenter", "OnlineSegmenter", "Plan", "Prediction",
-           "RunStats", "SegmentationCore", "Step", "Visit", "WriteMode", "offline_plan", "run_plan", "stream_plan",
-           "written_labels"]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "SegmentationCore": "core", "OfflineResult": "offline", "OfflineSegmenter": "offline",
+    "OnlineSegmenter": "online", "Prediction": "prediction", "FrameSource": "runner", "RunStats": "runner",
+    "Step": "runner", "run_plan": "runner", "written_labels": "runner", "Action": "schedule", "Plan": "schedule",
+    "Visit": "schedule", "WriteMode": "schedule", "offline_plan": "schedule", "stream_plan": "schedule"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
@@ -15,8 +16,29 @@ from stcnbuf.model.normalization import IMAGENET_MEAN, IMAGENET_STD
 Padding = Tuple[int, int, int, int]
 
 
-def as_uint8_frame(frame: np.ndarray | Tensor) -> Tensor:
-    """Check and convert an ``H×W×3`` uint8 RGB frame (NumPy or torch) to a CPU or device uint8 tensor."""
+@dataclass(frozen=True)
+class ResizedFrame:
+    """A frame that reaches its working ``size`` ``(H, W)`` as STCN's evaluation brings it there: normalised
+    (``ToTensor``, ``Normalize``), then resized as a float image bicubically without antialiasing (torchvision 0.9's
+    tensor ``Resize``), on the device that segments it."""
+
+    frame: np.ndarray | Tensor  #: ``H×W×3`` uint8 RGB at the original size
+    size: Tuple[int, int]
+
+    def image(self, device: torch.device) -> Tensor:
+        """``[1, 3, H, W]`` float32 on ``device``."""
+        image = normalize_frame(as_frame(self.frame), device)
+        return F.interpolate(image, size=tuple(self.size), mode="bicubic", align_corners=False)
+
+
+Frame = np.ndarray | Tensor | ResizedFrame
+
+
+def as_frame(frame: Frame) -> Tensor | ResizedFrame:
+    """Check and convert a frame: an ``H×W×3`` uint8 RGB array or tensor (to a tensor), or a
+    :class:`ResizedFrame`."""
+    if isinstance(frame, ResizedFrame):
+        return frame
     if isinstance(frame, np.ndarray):
         frame = np.ascontiguousarray(frame) if frame.flags.writeable else np.array(frame)
     tensor = torch.from_numpy(frame) if isinstance(frame, np.ndarray) else frame
@@ -27,8 +49,18 @@ def as_uint8_frame(frame: np.ndarray | Tensor) -> Tensor:
     return tensor
 
 
-def normalize_frame(frame: Tensor, device: torch.device) -> Tensor:
-    """``H×W×3`` uint8 -> ``[1, 3, H, W]`` float32 on ``device``, ImageNet-normalised."""
+def frame_hw(frame: Frame) -> Tuple[int, int]:
+    """``(H, W)`` of a frame as the segmenter sees it (a :class:`ResizedFrame`: its working size)."""
+    if isinstance(frame, ResizedFrame):
+        return int(frame.size[0]), int(frame.size[1])
+    return int(frame.shape[0]), int(frame.shape[1])
+
+
+def normalize_frame(frame: Tensor | ResizedFrame, device: torch.device) -> Tensor:
+    """``H×W×3`` uint8 -> ``[1, 3, H, W]`` float32 on ``device``, ImageNet-normalised (torchvision's ``ToTensor``
+    and ``Normalize``); a :class:`ResizedFrame` is also resized."""
+    if isinstance(frame, ResizedFrame):
+        return frame.image(device)
     x = frame.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from stcnbuf.inference.core import (SegmentationCore, autocast_context, compile_core, resolve_precision,
                                     warn_if_bf16_is_emulated, weight_dtype)
-from stcnbuf.inference.frames import Padding, as_uint8_frame, normalize_frame, pad, padding_for, unpad
+from stcnbuf.inference.frames import Padding, as_frame, frame_hw, normalize_frame, pad, padding_for, unpad
 from stcnbuf.inference.network import inference_network
 from stcnbuf.inference.objects import masks_to_tensor
 from stcnbuf.inference.prediction import Prediction
@@ -114,14 +114,15 @@ class OnlineSegmenter:
         """Start a video at its annotated frame.
 
         Args:
-            frame: ``H×W×3`` uint8 RGB.
+            frame: ``H×W×3`` uint8 RGB (or a normalised ``3×H×W`` float image, see
+                :func:`~stcnbuf.inference.frames.as_frame`).
             masks: a label map ``H×W`` or stacked binary masks ``K×H×W``.
             object_ids: ids to track (label map: default all present; stacked: one per mask).
             frame_index: the frame's index in the video (the memory schedule counts from it).
         """
         self.reset()
-        frame = as_uint8_frame(frame)
-        self.frame_size = (frame.shape[0], frame.shape[1])
+        frame = as_frame(frame)
+        self.frame_size = frame_hw(frame)
         self._padding = padding_for(*self.frame_size)
         given, ids = masks_to_tensor(masks, object_ids, self.frame_size, "the initial mask")
         image = self._image(frame)
@@ -223,9 +224,10 @@ class OnlineSegmenter:
             raise RuntimeError("call start(frame, masks) with the annotated frame first")
 
     def _checked(self, frame: np.ndarray | Tensor) -> Tensor:
-        frame = as_uint8_frame(frame)
-        if (frame.shape[0], frame.shape[1]) != self.frame_size:
-            raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]} but the video started at "
+        frame = as_frame(frame)
+        height, width = frame_hw(frame)
+        if (height, width) != self.frame_size:
+            raise ValueError(f"frame is {width}×{height} but the video started at "
                              f"{self.frame_size[1]}×{self.frame_size[0]} (width×height)")
         return frame
 

@@ -86,6 +86,21 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"cannot read mask {path}: {error}") from error
 
 
+def read_grey_mask(path: str | os.PathLike) -> np.ndarray:
+    """A single-object mask ``H×W`` uint8 in 0-255: a grayscale PNG's grey levels (soft edges kept, as STCN reads
+    its static image sets with ``convert('L')``), a palette or bilevel PNG's nonzero pixels as 255."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask not found: {path}")
+    try:
+        with Image.open(path) as image:
+            if image.mode == "P":
+                return (np.array(image, dtype=np.uint8) > 0).astype(np.uint8) * 255
+            return np.array(image.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read mask {path}: {error}") from error
+
+
 def write_label_png(path: str | os.PathLike, labels: np.ndarray, palette: bytes = DAVIS_PALETTE) -> Path:
     """Write a label map ``H×W`` (ids 0-255) as a palette PNG, atomically."""
     labels = np.asarray(labels)

@@ -1,6 +1,8 @@
-"""Network parts and the STCN network: pure ``nn.Module`` code, no IO and no memory policy."""
+"""Network parts and the STCN network: pure ``nn.Module`` code, no IO and no memory policy (the network loads with
+its module when first used)."""
 
-from stcnbuf.model.aggregate import aggregate, aggregate_logits
-from stcnbuf.model.stcn import STCN, count_parameters
+from stcnbuf.lazy import lazy_exports
+from stcnbuf.model.aggregate import aggregate, aggregate_logits  # light, and named as its module
 
-__all__ = ["STCN", "aggregate", "aggregate_logits", "count_parameters"]
+__getattr__, _lazy = lazy_exports(__name__, {"STCN": "stcn", "count_parameters": "stcn"})
+__all__ = sorted(_lazy + ["aggregate", "aggregate_logits"])

@@ -141,8 +141,10 @@ class ValueEncoder(nn.Module):
     def torchvision_state_dict_mapping(self, state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
         """Map a torchvision ResNet-18 ImageNet state dict onto this encoder.
 
-        The RGB filters of ``conv1`` are copied and the two mask channels start at zero; convolution biases,
-        which torchvision's ResNet lacks, start at zero. The fusion block keeps its own initialisation.
+        The RGB filters of ``conv1`` are copied and each mask channel starts from its own orthogonal
+        initialisation (STCN's ``load_weights_sequential``, drawn from torch's seeded generator; a single-object
+        stage 0 and the channel STCN adds before stage 3 each get one); convolution biases, which torchvision's
+        ResNet lacks, start at zero. The fusion block keeps its own initialisation.
         """
         own = self.state_dict()
         mapped: Dict[str, Tensor] = {}
@@ -152,6 +154,8 @@ class ValueEncoder(nn.Module):
             if name == "conv1.weight" and state.get(name) is not None and state[name].shape[0] == tensor.shape[0]:
                 weight = torch.zeros_like(tensor)
                 weight[:, :3] = state["conv1.weight"]
+                for channel in range(3, weight.shape[1]):
+                    torch.nn.init.orthogonal_(weight[:, channel:channel + 1])
                 mapped[name] = weight
             elif name in state and state[name].shape == tensor.shape:
                 mapped[name] = state[name]

@@ -1,8 +1,9 @@
 """Run folders below the applications: configuration fingerprints and their differences, the record that
-refuses mixed results, segmenter snapshots that a resumed run continues from, made-from markers."""
+refuses mixed results, segmenter snapshots that a resumed run continues from, made-from markers (names load with
+their modules when first used)."""
 
-from stcnbuf.runs.markers import MadeFrom
-from stcnbuf.runs.record import claim_folder, config_differences, fingerprint
-from stcnbuf.runs.snapshots import Snapshot, SnapshotFile
+from stcnbuf.lazy import lazy_exports
 
-__all__ = ["MadeFrom", "Snapshot", "SnapshotFile", "claim_folder", "config_differences", "fingerprint"]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "MadeFrom": "markers", "claim_folder": "record", "config_differences": "record", "fingerprint": "record",
+    "Snapshot": "snapshots", "SnapshotFile": "snapshots"})

@@ -74,7 +74,8 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
     checkpoint = find_checkpoint(cfg.model.get("checkpoint"), cfg.paths.log_dir)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
     reader = cfg.reader
-    source = VideoSource(cfg.video, reader.shorter_side, reader.constant_fps, reader.start, reader.stop, reader.step)
+    source = VideoSource(cfg.video, reader.shorter_side, reader.constant_fps, reader.start, reader.stop, reader.step,
+                         reader.resize)
     out = Path(cfg.output_dir)
     config = _run_config(cfg, source, checkpoint)
     _claim_output_dir(out, config, cfg.resume)
@@ -126,7 +127,8 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     annotations = initial_annotations(cfg.init, source, device)
     if cfg.outputs.png:
         _check_png_ids(object_ids(annotations))
-    given = given_masks_at_original_size(cfg.init, annotations, source)
+    given = given_masks_at_original_size(cfg.init, annotations, source) if cfg.inference.get("write_given_masks", True) \
+        else {}
     segmenter = build_segmenter(build_network(cfg.model), cfg.memory, cfg.inference, device)
     plan = build_plan(cfg.inference, segmenter, len(source), sorted(annotations))
     frames = source.frame_source(frame_cache_mb(cfg.inference))

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.build import build_network
-from stcnbuf.checkpoint import export_original, read_network_state, read_weights_file
+from stcnbuf.checkpoint import export_original, read_network_state, read_weights_file, single_object_state
 from stcnbuf.runs.hydra_files import record_hydra_config
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     rank_zero_only(record_hydra_config)(Path(cfg.output_dir), cfg)
     L.seed_everything(cfg.seed, workers=True)
     resume = resolve_resume(cfg)
-    net = build_network(cfg.model)
+    net = build_network(cfg.model, for_training=True)
     settings = {key: {k: v for k, v in OmegaConf.to_container(cfg[key], resolve=True).items() if k != "_target_"}
                 for key in ("val_memory", "val_inference")}
     module = instantiate(cfg.module, net=net, _convert_="all", **settings)
@@ -88,7 +88,10 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
         return result
     result["checkpoint"] = str(checkpoint)
     result["val/J&F"] = float(best.best_model_score) if best is not None and best.best_model_score is not None else None
-    result["exported"] = str(export_original(read_network_state(checkpoint), Path(cfg.output_dir) / "stcn_export.pth"))
+    state = read_network_state(checkpoint)
+    if cfg.datamodule.spec.max_objects == 1:  # a single-object run (stage 0): STCN's 4-channel value encoder input
+        state = single_object_state(state)
+    result["exported"] = str(export_original(state, Path(cfg.output_dir) / "stcn_export.pth"))
     if cfg.get("evaluate_after") and cfg.get("val_data") is not None:
         from stcnbuf.training.report import evaluate_checkpoint
 

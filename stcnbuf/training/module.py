@@ -21,7 +21,8 @@ from stcnbuf.training.losses import BootstrappedCE
 log = logging.getLogger(__name__)
 
 
-def segment_clip(net: STCN, frames: Tensor, labels: Tensor, selector: Tensor) -> List[Tensor]:
+def segment_clip(net: STCN, frames: Tensor, labels: Tensor, selector: Tensor,
+                 first_masks: Optional[Tensor] = None) -> List[Tensor]:
     """STCN's training forward pass over a clip.
 
     Frame 0's ground truth encodes the first memory; every later frame ``t`` is segmented from the memory of
@@ -29,7 +30,8 @@ def segment_clip(net: STCN, frames: Tensor, labels: Tensor, selector: Tensor) ->
 
     Args:
         frames: ``[B,T,3,H,W]`` normalised; labels: ``[B,T,H,W]`` (0, 1 target, 2 second object);
-        selector: ``[B,K]`` 1 where the object exists.
+        selector: ``[B,K]`` 1 where the object exists; first_masks: ``[B,K,H,W]`` what frame 0's value encodes
+            per object (default: its labels; STCN's stage 0 gives soft masks).
 
     Returns:
         aggregated logits ``[B,K+1,H,W]`` of frames ``1..T-1``.
@@ -37,7 +39,9 @@ def segment_clip(net: STCN, frames: Tensor, labels: Tensor, selector: Tensor) ->
     b, t = frames.shape[:2]
     num_objects = selector.shape[1]
     k16, f16_thin, f16, f8, f4 = (x.view(b, t, *x.shape[1:]) for x in net.encode_key(frames.flatten(0, 1)))
-    first = torch.stack([(labels[:, 0] == k + 1) for k in range(num_objects)], 1).to(frames.dtype)
+    if first_masks is None:
+        first_masks = torch.stack([(labels[:, 0] == k + 1) for k in range(num_objects)], 1)
+    first = first_masks.to(frames.dtype)
     keys: List[Tensor] = [k16[:, 0]]
     values: List[Tensor] = [net.encode_value(frames[:, 0], f16[:, 0], first)]
     outputs = []
@@ -115,18 +119,18 @@ class VOSTrainingModule(L.LightningModule):
 
     def training_step(self, batch: Dict[str, Tensor], batch_idx: int) -> Tensor:
         frames, labels, selector = batch["frames"], batch["labels"], batch["selector"]
-        outputs = segment_clip(self.net, frames, labels, selector)
+        outputs = segment_clip(self.net, frames, labels, selector, batch.get("first_masks"))
         total = frames.new_zeros(())
         step = self.global_step
+        has_second = selector[:, 1] > 0.5 if selector.shape[1] > 1 else None
         for i, logits in enumerate(outputs, 1):
-            loss, p = self.loss(logits.float(), labels[:, i], step)
+            loss, p = self.loss(logits.float(), labels[:, i], step, has_second)
             total = total + loss
             predicted = logits.argmax(1)
             self.log(f"train/loss_f{i}", loss, on_step=True, on_epoch=False)
             iou = _iou(predicted == 1, labels[:, i] == 1)
             self.log(f"train/iou_f{i}", iou.mean(), on_step=True, on_epoch=False)
-            has_second = selector[:, 1] > 0 if selector.shape[1] > 1 else selector.new_zeros(0, dtype=torch.bool)
-            if has_second.any():
+            if has_second is not None and has_second.any():
                 second = _iou(predicted[has_second] == 2, labels[has_second, i] == 2)
                 self.log(f"train/iou_second_f{i}", second.mean(), on_step=True, on_epoch=False)
         self.log("train/loss", total, on_step=True, on_epoch=False, prog_bar=True)
@@ -151,7 +155,8 @@ class VOSTrainingModule(L.LightningModule):
             return
         dataset = self.trainer.datamodule.val_dataset
         sequence = dataset.sequence(name)
-        prediction = SequencePrediction(sequence, self._segmenter, self.val_inference, dataset.shorter_side)
+        prediction = SequencePrediction(sequence, self._segmenter, self.val_inference, dataset.shorter_side,
+                                        dataset.resize)
         predictions = {index: labels for index, labels in prediction if labels is not None}
         frames = sorted(sequence.mask_paths)  # every frame on DAVIS-style data; the annotated ones on sparse folders
         if len(frames) < 3:  # the first and last scored frames are left out, as in the DAVIS protocol

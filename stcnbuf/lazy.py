@@ -1,0 +1,19 @@
+"""Package namespaces whose names are imported from their modules when first used: a light module of a package
+(frame preparation, normalisation constants, Hydra helpers) then loads without the heavy ones beside it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Dict, List, Tuple
+
+
+def lazy_exports(package: str, modules: Dict[str, str]) -> Tuple[Callable[[str], Any], List[str]]:
+    """A module ``__getattr__`` and ``__all__`` exporting each name of ``modules`` (name -> submodule of
+    ``package``)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in modules:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{modules[name]}"), name)
+
+    return __getattr__, sorted(modules)
