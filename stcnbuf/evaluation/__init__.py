@@ -5,7 +5,7 @@ Typical use::
     jobs = [SequenceJob(name, gt_paths, pred_paths) for name, gt_paths, pred_paths in sequences]
     result = score_jobs(jobs)                      # one worker process per CPU
     result.global_metrics()["J&F-Mean"]
-    write_global_csv(result, "global_results.csv"); write_per_sequence_csv(result, "per-sequence_results.csv")
+    write_global_csv(result, "global_results-val.csv"); write_per_sequence_csv(result, "per-sequence_results-val.csv")
 """
 
 from stcnbuf.evaluation.metrics import boundary_f, jaccard, official_decay, seg2bmap, statistics
