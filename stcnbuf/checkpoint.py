@@ -112,6 +112,11 @@ def convert_stage0(state: Dict[str, Tensor], fifth_channel: str = "zeros") -> Di
     return state
 
 
+def value_input_channels(path: str | os.PathLike) -> int:
+    """Input channels of a weights file's value encoder: 4 in a stage-0 file, 5 in a multi-object one."""
+    return int(extract_state_dict(read_weights_file(path), path)[_STAGE0_KEY].shape[1])
+
+
 def single_object_state(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """A network trained on one object per clip written as STCN's stage-0 files are: without the value encoder's
     5th input channel (the other objects' masks, always empty in such training), which a later run from the file

@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any, Callable, Dict, List, Tuple
 
 
-def lazy_exports(package: str, modules: Dict[str, str]) -> Tuple[Callable[[str], Any], List[str]]:
-    """A module ``__getattr__`` and ``__all__`` exporting each name of ``modules`` (name -> submodule of
-    ``package``)."""
+def lazy_exports(package: str, modules: Dict[str, str]) -> Tuple[Callable[[str], Any], Callable[[], List[str]],
+                                                                 List[str]]:
+    """A package's ``__getattr__``, ``__dir__`` and ``__all__`` exporting each name of ``modules`` (name ->
+    submodule of ``package``)."""
 
     def __getattr__(name: str) -> Any:
         if name not in modules:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(f"{package}.{modules[name]}"), name)
 
-    return __getattr__, sorted(modules)
+    def __dir__() -> List[str]:
+        return sorted(set(vars(sys.modules[package])) | set(modules))
+
+    return __getattr__, __dir__, sorted(modules)

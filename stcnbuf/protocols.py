@@ -1,4 +1,4 @@
-"""The scoring protocols' names, shared by datasets (which one scores them) and the scorer (which computes it);
-see :mod:`stcnbuf.evaluation.scoring`."""
+"""The scoring protocols' names (each dataset names the one that scores it, ``VOSDataset.protocol``); the scorer,
+:mod:`stcnbuf.evaluation.scoring`, computes them and checks the name."""
 
 PROTOCOLS = ("davis", "present", "lvos", "lvos_official")

@@ -62,14 +62,19 @@ def test_the_scoring_command_writes_eval_pys_tables_for_every_layout(tmp_path, t
 
 def test_the_scoring_command_explains_bad_input(tmp_path, capsys):
     (tmp_path / "predictions").mkdir()
-    assert main(["--pred-root", str(tmp_path / "predictions")]) == 2
+    out = ["--out", str(tmp_path / "scores")]
+    assert main(["--pred-root", str(tmp_path / "predictions"), *out]) == 2
     assert "no dataset given: --gt-root DAVIS_FOLDER, or data=NAME" in capsys.readouterr().err
-    assert main(["--pred-root", str(tmp_path / "nowhere"), "data=lvos"]) == 2
+    assert main(["--pred-root", str(tmp_path / "nowhere"), *out, "data=lvos"]) == 2
     assert "predictions folder not found" in capsys.readouterr().err
-    assert main(["--pred-root", str(tmp_path / "predictions"), "data=lvos", f"data.root={tmp_path / 'nolvos'}"]) == 2
+    assert main(["--pred-root", str(tmp_path / "predictions"), *out, "data=lvos",
+                 f"data.root={tmp_path / 'nolvos'}"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
-    assert main(["--pred-root", str(tmp_path / "predictions"), "data=folder", "memory.capacity=3"]) == 2
+    assert main(["--pred-root", str(tmp_path / "predictions"), *out, "data=folder", "memory.capacity=3"]) == 2
     assert "only data=... and paths.* overrides" in capsys.readouterr().err
+    with pytest.raises(SystemExit):                       # the tables need a folder of their own
+        main(["--pred-root", str(tmp_path / "predictions"), "data=folder"])
+    assert "--out" in capsys.readouterr().err
 
 
 def test_workers_start_only_where_the_work_pays_for_them(tmp_path, monkeypatch):

@@ -205,8 +205,8 @@ def test_bootstrapped_ce_is_taken_per_clip_on_two_channels_without_a_second_obje
 class _CountingSource:
     """A clip source of ``size`` items whose first ``empty`` clips have no object in their first frame."""
 
-    def __init__(self, size, empty=0):
-        self.size, self.empty, self.calls = size, empty, []
+    def __init__(self, size, empty=0, redraws=True):
+        self.size, self.empty, self.calls, self.redraws_empty_clips = size, empty, [], redraws
 
     def __len__(self):
         return self.size
@@ -249,6 +249,9 @@ def test_objects_are_any_first_frame_label_after_five_tries_an_empty_target():
     item = ClipDataset({"s": RepeatedSource(never)}, 4, spec, Curriculum())[(0, 0)]
     assert len(never.calls) == 5                                     # STCN's five tries
     assert item["selector"].tolist() == [1.0, 0.0] and int(item["labels"].sum()) == 0   # an empty target
+    static = _CountingSource(4, empty=99, redraws=False)               # stage 0: a clip trains as it comes
+    ClipDataset({"s": RepeatedSource(static)}, 4, spec, Curriculum())[(0, 0)]
+    assert len(static.calls) == 1 and StaticImageSource.redraws_empty_clips is False
 
 
 def test_shipped_subsets_are_stcns_lists():
@@ -457,7 +460,7 @@ def test_fast_dev_run_quickstart(tmp_path, synthetic_root):
     assert result["steps"] == 2
 
 
-def test_fast_dev_run_stage0_on_stcns_static_layout(tmp_path, static_root):
+def test_fast_dev_run_stage0_on_stcns_static_layout(tmp_path, static_root, tiny_checkpoint):
     """STCN's six static sets under paths.data_dir/static: FSS-1000 in class folders, the others flat."""
     images = sorted(p for p in static_root.iterdir() if p.suffix == ".jpg")
     for folder in ("fss/class_a", "DUTS-TR", "DUTS-TE", "ecssd", "BIG_small", "HRSOD_small"):
@@ -476,6 +479,11 @@ def test_fast_dev_run_stage0_on_stcns_static_layout(tmp_path, static_root):
     assert own["steps"] == 1
     exported = torch.load(own["exported"], weights_only=True)["value_encoder.conv1.weight"]
     assert exported.shape[1] == 4   # a single-object run is written as STCN's stage-0 files are
+    tuned = run_train(tmp_path / "tuned", "experiment=stage0", "clips=images", f"model.checkpoint={tiny_checkpoint}",
+                      f"clips.images.source.image_dir={static_root}", "trainer.max_steps=1",
+                      "callbacks.last.every_n_train_steps=1")
+    kept = torch.load(tuned["exported"], weights_only=True)["value_encoder.conv1.weight"]
+    assert kept.shape[1] == 5       # from a multi-object file, its trained 5th channel stays
 
 
 def test_fast_dev_run_stage3(tmp_path, synthetic_root, youtube_train_root):

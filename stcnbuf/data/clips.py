@@ -93,6 +93,8 @@ class VideoClipSource:
     sequences that are not on disk are skipped with a warning); sequences shorter than ``min_frames`` are skipped,
     as STCN skips those under 3 frames."""
 
+    redraws_empty_clips = True  #: a clip whose first frame shows no object is drawn again (STCN's video datasets)
+
     def __init__(self, dataset: VOSDataset, gap_divisor: int = 1,
                  subset: Optional[str | Path | Sequence[str]] = None, min_frames: int = 3) -> None:
         self.name = dataset.name
@@ -149,6 +151,8 @@ class StaticImageSource:
     (:func:`~stcnbuf.io.masks.read_grey_mask`): the object is where it exceeds half.
     """
 
+    redraws_empty_clips = False  #: STCN's stage 0 trains on a clip as it comes
+
     def __init__(self, image_dir: str | Path, mask_dir: Optional[str | Path] = None, name: str = "static") -> None:
         self.name = name
         image_dir = Path(image_dir).expanduser()
@@ -195,8 +199,9 @@ class ClipSpec:
     """Shape of a training sample: frames per clip, objects per clip, the object choice, the augmentation.
 
     The objects are chosen among the ids of the clip's first frame (after augmentation) that cover at least
-    ``min_object_fraction`` of it (STCN: any); a clip without one is drawn again from the same video or image, up
-    to ``tries`` times, after which it trains with an empty target (STCN: 5).
+    ``min_object_fraction`` of it (STCN: any); a video clip without one is drawn again from the same video, up
+    to ``tries`` times, after which it trains with an empty target (STCN: 5); a static image's clip is not drawn
+    again (STCN's stage 0 trains on it as it is).
     """
 
     num_frames: int = 3
@@ -313,7 +318,8 @@ class ClipDataset(Dataset):
         spec = self.spec
         number, item = self.entry(epoch, index)
         source = self.sources[number]
-        for _ in range(max(1, spec.tries)):
+        tries = spec.tries if source.redraws_empty_clips else 1
+        for _ in range(max(1, tries)):
             clip = source.sample(item, rng, spec.num_frames, max_gap, spec.augment)
             first = clip.labels[0]
             minimum = spec.min_object_fraction * first.numel()
@@ -328,7 +334,7 @@ class ClipDataset(Dataset):
             target[clip.labels == object_id] = slot + 1
             selector[slot] = 1
         first_masks = torch.stack([(target[0] == k + 1).float() for k in range(spec.max_objects)])
-        if clip.soft_first is not None and chosen:
+        if clip.soft_first is not None:  # a static image's one object, soft also where nothing exceeds half
             first_masks[0] = clip.soft_first
         images = (clip.frames.float() / 255 - self.mean) / self.std
         return {"frames": images, "labels": target, "selector": selector, "first_masks": first_masks,

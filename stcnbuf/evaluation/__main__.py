@@ -7,10 +7,10 @@
 ``data=...`` takes every dataset config of ``eval.py`` (``davis2016``, ``davis2017``, ``youtubevos2018/2019``
 with dense ground truth, ``lvos`` with ``data.protocol=lvos|lvos_official``, ``long_video``, ``folder``, ...) and
 its keys; ``--gt-root`` is the short form for a DAVIS folder. Predictions are ``RESULTS/<sequence>/<frame>.png``
-label maps (palette PNG, pixel = object id). Writes, into ``--out`` (default: RESULTS, as the official kits do),
-``global_results-<set>.csv``, ``per-sequence_results-<set>.csv`` (the kits' names and columns, full precision)
-and ``scores.json`` (the scoring figures of ``eval.py``'s ``metrics.json``). Exits 1 when a sequence could not be
-scored, 2 on bad input.
+label maps (palette PNG, pixel = object id). Writes, into ``--out`` (a folder of its own: an official kit finding
+its tables in RESULTS would report them instead of scoring), ``global_results-<set>.csv``,
+``per-sequence_results-<set>.csv`` (the kits' names and columns, full precision) and ``scores.json`` (the scoring
+figures of ``eval.py``'s ``metrics.json``). Exits 1 when a sequence (or all) could not be scored, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      epilog="\n".join(__doc__.split("\n")[2:]))
     parser.add_argument("overrides", nargs="*", help="data=NAME data.KEY=VALUE ... (eval.py's dataset configs)")
     parser.add_argument("--pred-root", type=Path, required=True, help="folder of <sequence>/<frame>.png predictions")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the tables (default: --pred-root)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the tables and scores.json")
     parser.add_argument("--workers", type=int, default=None,
                         help="scoring processes (default: all cores for long work, else one)")
     davis = parser.add_argument_group("DAVIS short form")
@@ -80,7 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     davis.add_argument("--year", type=int, choices=(2016, 2017), default=None, help="default: detected")
     davis.add_argument("--allow-missing", action="store_true", help="score the sequences present on disk")
     args = parser.parse_args(argv)
-    out = args.out or args.pred_root
+    out = args.out
     try:
         if not args.pred_root.is_dir():
             raise FileNotFoundError(f"predictions folder not found: {args.pred_root}")
@@ -94,8 +94,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if "scoring_error" in scores:
-        print(f"error: {scores['scoring_error']}", file=sys.stderr)
-        return 2
+        reasons = "".join(f"\n  {n}: {why}" for n, why in scores["unscored_sequences"].items())
+        print(f"error: {scores['scoring_error']}{reasons}", file=sys.stderr)
+        return 1
     atomic_write_text(out / "scores.json", json.dumps({**scores, "dataset": dataset.name, "seconds": seconds},
                                                       indent=1))
     shown = {k: v for k, v in scores.items() if k.endswith("-Mean")}

@@ -353,7 +353,8 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
     where = dict(zip(job.frame_numbers, range(len(job.gt_paths))))
     last = max(span.end for span in job.ranges.values())
     plans: dict[int, tuple[list[int], int]] = {}
-    for k, span in sorted(job.ranges.items()):
+    objects = job.ranges.items() if official else sorted(job.ranges.items())  # the toolkit: the meta file's order
+    for k, span in objects:
         try:
             plans[k] = lvos_frames(span, job.frame_numbers, official)
         except ValueError as error:
@@ -385,7 +386,7 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
     scores, unscored = [], []
     position = {k: n for n, k in enumerate(job.ranges, 1)}  # the meta file's order: the toolkit's object names
     for k, (frames, slots) in plans.items():
-        if not slots:
+        if not slots and not official:  # the toolkit keeps such an object, as NaN (and so its group's figures)
             unscored.append(k)
             continue
         j, f = np.zeros(slots), np.zeros(slots)

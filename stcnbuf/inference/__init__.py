@@ -3,7 +3,7 @@ plans of frame visits, and the runner that executes them (names load with their 
 
 from stcnbuf.lazy import lazy_exports
 
-__getattr__, __all__ = lazy_exports(__name__, {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "SegmentationCore": "core", "OfflineResult": "offline", "OfflineSegmenter": "offline",
     "OnlineSegmenter": "online", "Prediction": "prediction", "FrameSource": "runner", "RunStats": "runner",
     "Step": "runner", "run_plan": "runner", "written_labels": "runner", "Action": "schedule", "Plan": "schedule",

@@ -16,7 +16,7 @@ from stcnbuf.model.normalization import IMAGENET_MEAN, IMAGENET_STD
 Padding = Tuple[int, int, int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResizedFrame:
     """A frame that reaches its working ``size`` ``(H, W)`` as STCN's evaluation brings it there: normalised
     (``ToTensor``, ``Normalize``), then resized as a float image bicubically without antialiasing (torchvision 0.9's

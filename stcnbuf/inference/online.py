@@ -114,8 +114,8 @@ class OnlineSegmenter:
         """Start a video at its annotated frame.
 
         Args:
-            frame: ``H×W×3`` uint8 RGB (or a normalised ``3×H×W`` float image, see
-                :func:`~stcnbuf.inference.frames.as_frame`).
+            frame: ``H×W×3`` uint8 RGB (or a :class:`~stcnbuf.inference.frames.ResizedFrame`, which the segmenter
+                resizes on its device).
             masks: a label map ``H×W`` or stacked binary masks ``K×H×W``.
             object_ids: ids to track (label map: default all present; stacked: one per mask).
             frame_index: the frame's index in the video (the memory schedule counts from it).

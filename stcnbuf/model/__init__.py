@@ -4,5 +4,5 @@ its module when first used)."""
 from stcnbuf.lazy import lazy_exports
 from stcnbuf.model.aggregate import aggregate, aggregate_logits  # light, and named as its module
 
-__getattr__, _lazy = lazy_exports(__name__, {"STCN": "stcn", "count_parameters": "stcn"})
+__getattr__, __dir__, _lazy = lazy_exports(__name__, {"STCN": "stcn", "count_parameters": "stcn"})
 __all__ = sorted(_lazy + ["aggregate", "aggregate_logits"])

@@ -4,6 +4,6 @@ their modules when first used)."""
 
 from stcnbuf.lazy import lazy_exports
 
-__getattr__, __all__ = lazy_exports(__name__, {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "MadeFrom": "markers", "claim_folder": "record", "config_differences": "record", "fingerprint": "record",
     "Snapshot": "snapshots", "SnapshotFile": "snapshots"})

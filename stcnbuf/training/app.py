@@ -15,7 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.build import build_network
-from stcnbuf.checkpoint import export_original, read_network_state, read_weights_file, single_object_state
+from stcnbuf.checkpoint import (export_original, read_network_state, read_weights_file, single_object_state,
+                                value_input_channels)
 from stcnbuf.runs.hydra_files import record_hydra_config
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     result["checkpoint"] = str(checkpoint)
     result["val/J&F"] = float(best.best_model_score) if best is not None and best.best_model_score is not None else None
     state = read_network_state(checkpoint)
-    if cfg.datamodule.spec.max_objects == 1:  # a single-object run (stage 0): STCN's 4-channel value encoder input
-        state = single_object_state(state)
+    if cfg.datamodule.spec.max_objects == 1 and not _trained_fifth_channel(cfg.model):
+        state = single_object_state(state)  # a single-object run (stage 0): STCN's 4-channel value encoder input
     result["exported"] = str(export_original(state, Path(cfg.output_dir) / "stcn_export.pth"))
     if cfg.get("evaluate_after") and cfg.get("val_data") is not None:
         from stcnbuf.training.report import evaluate_checkpoint
@@ -99,6 +100,12 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     result["total_seconds"] = time.perf_counter() - start
     _print_report(result, Path(cfg.output_dir))
     return result
+
+
+def _trained_fifth_channel(model: DictConfig) -> bool:
+    """Whether the run started from a file whose 5th value-encoder channel was trained (a multi-object file):
+    single-object training does not touch it, and the export keeps it."""
+    return bool(model.get("checkpoint")) and value_input_channels(model.checkpoint) == 5
 
 
 def _scores(evaluation: Dict[str, Any]) -> str:

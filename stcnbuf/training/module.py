@@ -134,7 +134,7 @@ class VOSTrainingModule(L.LightningModule):
                 second = _iou(predicted[has_second] == 2, labels[has_second, i] == 2)
                 self.log(f"train/iou_second_f{i}", second.mean(), on_step=True, on_epoch=False)
         self.log("train/loss", total, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/bootstrap_p", self.loss.fraction(step), on_step=True, on_epoch=False)
+        self.log("train/bootstrap_p", p, on_step=True, on_epoch=False)
         self.log("train/max_gap", batch["max_gap"].max().float(), on_step=True, on_epoch=False)
         return total
 
