@@ -11,12 +11,16 @@ from stcnbuf.io.masks import write_label_png
 from tests.conftest import link_sequence, require_shared
 
 
-def youtube_fixture(root, shared):
-    """A YouTube-VOS-layout set from real frames: PUMaVOS caps (object 2 appears at frame 33) and the judo
-    clip (a new object on frames 0, 5, 8 and 13). Required outputs: every 5th frame plus annotated frames."""
+def youtube_fixture(root, shared, late_copy=False):
+    """A YouTube-VOS-layout set from real frames: PUMaVOS caps (object 2 appears at frame 33, 480×853) and the judo
+    clip (a new object on frames 0, 5, 8 and 13); with ``late_copy`` also "late", a judo copy whose first mask is
+    on frame 5. Required outputs: every 5th frame plus annotated frames."""
     caps, judo = shared / "pumavos" / "caps", shared / "judo-late-objects"
+    videos = [("caps", caps, {0: [1], 33: [2]}), ("judo", judo, {0: [1], 5: [2], 8: [3], 13: [4]})]
+    if late_copy:
+        videos.append(("late", judo, {5: [2], 13: [4]}))
     meta = {"videos": {}}
-    for vid, src, new_at in (("caps", caps, {0: [1], 33: [2]}), ("judo", judo, {0: [1], 5: [2], 8: [3], 13: [4]})):
+    for vid, src, new_at in videos:
         frames = sorted((src / "JPEGImages").glob("*.jpg"))
         renamed = [f"{i:05d}" for i in range(len(frames))]
         all_dir = root / "all_frames" / "valid_all_frames" / "JPEGImages" / vid

@@ -2,8 +2,6 @@
 before the first annotation, and a whole YouTube-VOS-layout run against STCN's evaluation written out step by
 step (tests/stcn_youtube_reference.py)."""
 
-import json
-
 import cv2
 import numpy as np
 import pytest
@@ -15,10 +13,11 @@ from PIL import Image
 from stcnbuf.checkpoint import load_network_weights
 from stcnbuf.data.frames import resize_frame, resize_labels, working_size
 from stcnbuf.evaluation.app import evaluate
-from stcnbuf.io.masks import read_image, read_label_png, write_label_png
+from stcnbuf.io.masks import read_image, read_label_png
 from stcnbuf.model.aggregate import aggregate
 from tests.conftest import compose, require_shared, tiny_net
 from tests.stcn_youtube_reference import stcn_youtube
+from tests.test_datasets import youtube_fixture
 
 STCN_SIZES = [((720, 1280), (480, 853)), ((406, 720), (480, 851)), ((1080, 1920), (480, 853)),
               ((853, 480), (853, 480)), ((1280, 720), (853, 480)), ((480, 854), (480, 854)), ((300, 301), (480, 481))]
@@ -66,42 +65,9 @@ def test_opencv_nearest_picks_other_rows_than_torch_at_406x720():
     assert not np.array_equal(ours, opencv)    # why the masks go through torch's rule
 
 
-def _youtube_layout(root, shared):
-    """YouTube-VOS valid layout from real frames: PUMaVOS caps (object 2 enters at frame 33, at 480x853), the
-    judo clip (new objects at 0, 5, 8, 13) and a judo copy whose first annotation is frame 5 (nothing before)."""
-    caps, judo = shared / "pumavos" / "caps", shared / "judo-late-objects"
-    meta = {"videos": {}}
-    videos = (("caps", caps, {0: [1], 33: [2]}), ("judo", judo, {0: [1], 5: [2], 8: [3], 13: [4]}),
-              ("late", judo, {5: [2], 13: [4]}))
-    for vid, src, new_at in videos:
-        frames = sorted((src / "JPEGImages").glob("*.jpg"))
-        renamed = [f"{i:05d}" for i in range(len(frames))]
-        all_dir = root / "all_frames" / "valid_all_frames" / "JPEGImages" / vid
-        req_dir, ann_dir = root / "valid" / "JPEGImages" / vid, root / "valid" / "Annotations" / vid
-        for d in (all_dir, req_dir, ann_dir):
-            d.mkdir(parents=True)
-        masks = {int(p.stem.split("_")[-1]): p for p in (src / "Annotations").glob("*.png")}
-        for i, (frame, stem) in enumerate(zip(frames, renamed)):
-            (all_dir / f"{stem}.jpg").symlink_to(frame.resolve())
-            if i % 5 == 0 or i in new_at:
-                (req_dir / f"{stem}.jpg").symlink_to(frame.resolve())
-        objects = {}
-        for i, ids in new_at.items():
-            labels = np.array(Image.open(masks[i]))
-            width = Image.open(frames[i]).width
-            if labels.shape[1] != width:  # judo 00005.png is one pixel narrow: pad it for this fixture
-                labels = np.pad(labels, ((0, 0), (0, width - labels.shape[1])))
-            write_label_png(ann_dir / f"{renamed[i]}.png", np.where(np.isin(labels, ids), labels, 0))
-            for object_id in ids:
-                objects[str(object_id)] = {"category": "thing", "frames": [renamed[i]]}
-        meta["videos"][vid] = {"objects": objects}
-    (root / "valid" / "meta.json").write_text(json.dumps(meta))
-    return root
-
-
 @pytest.mark.slow
 def test_the_youtube_recipe_writes_what_stcns_eval_youtube_writes(tmp_path, tiny_checkpoint):
-    root = _youtube_layout(tmp_path / "yt", require_shared())
+    root = youtube_fixture(tmp_path / "yt", require_shared(), late_copy=True)
     metrics = evaluate(compose("eval", [
         "experiment=reproduce_ytvos19_s012", f"data.root={root}", "data.shorter_side=96",
         f"model.checkpoint={tiny_checkpoint}", f"output_dir={tmp_path / 'out'}", "logger=none"]))
@@ -127,7 +93,7 @@ def test_annotated_frames_are_written_as_segmented_or_as_given(tmp_path, tiny_ch
     """STCN writes on an annotated frame the arg-max of its own probabilities there: the given masks resized to
     the working size (nearest), aggregated, scaled back bilinearly; the default writes the given masks."""
     shared = require_shared()
-    root = _youtube_layout(tmp_path / "yt", shared)
+    root = youtube_fixture(tmp_path / "yt", shared)
     runs = {}
     for name, write_given in (("given", "true"), ("segmented", "false")):
         evaluate(compose("eval", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -62,43 +62,49 @@ def image_size(path: str | os.PathLike) -> Tuple[int, int]:
         raise ValueError(f"cannot read mask {path}: {error}") from error
 
 
+def _read_mask(path: str | os.PathLike, decode: Callable[[Image.Image, Path], np.ndarray]) -> np.ndarray:
+    """``decode`` of the image at ``path``, with clear errors for missing and unreadable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return decode(image, path)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read mask {path}: {error}") from error
+
+
+def _label_map(image: Image.Image, path: Path) -> np.ndarray:
+    if image.mode == "P":
+        return np.array(image, dtype=np.uint8)
+    if image.mode in ("L", "1", "I", "I;16"):
+        array = np.array(image)
+        if array.max(initial=0) > 255:
+            raise ValueError(f"{path} holds ids above 255; save it as an 8-bit palette PNG")
+        return array.astype(np.uint8)
+    raise ValueError(f"{path} is a {image.mode} image; expected a palette (P) or grayscale (L) label PNG "
+                     "whose pixel values are object ids")
+
+
 def read_label_png(path: str | os.PathLike) -> np.ndarray:
     """A label map ``H×W`` uint8 from a palette (``P``) or grayscale (``L``/``1``) PNG.
 
     Palette PNGs give their indices (object ids); grayscale ones their values (DAVIS 2016 masks are 0/255).
     Colour (RGB) masks are refused: their colours would have to be mapped to ids first.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask not found: {path}")
-    try:
-        with Image.open(path) as image:
-            if image.mode == "P":
-                return np.array(image, dtype=np.uint8)
-            if image.mode in ("L", "1", "I", "I;16"):
-                array = np.array(image)
-                if array.max(initial=0) > 255:
-                    raise ValueError(f"{path} holds ids above 255; save it as an 8-bit palette PNG")
-                return array.astype(np.uint8)
-            raise ValueError(f"{path} is a {image.mode} image; expected a palette (P) or grayscale (L) label PNG "
-                             "whose pixel values are object ids")
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot read mask {path}: {error}") from error
+    return _read_mask(path, _label_map)
+
+
+def _grey_levels(image: Image.Image, path: Path) -> np.ndarray:
+    if image.mode == "P":
+        return (np.array(image, dtype=np.uint8) > 0).astype(np.uint8) * 255
+    return np.array(image.convert("L"), dtype=np.uint8)
 
 
 def read_grey_mask(path: str | os.PathLike) -> np.ndarray:
     """A single-object mask ``H×W`` uint8 in 0-255: a grayscale PNG's grey levels (soft edges kept, as STCN reads
-    its static image sets with ``convert('L')``), a palette or bilevel PNG's nonzero pixels as 255."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask not found: {path}")
-    try:
-        with Image.open(path) as image:
-            if image.mode == "P":
-                return (np.array(image, dtype=np.uint8) > 0).astype(np.uint8) * 255
-            return np.array(image.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot read mask {path}: {error}") from error
+    its static image sets with ``convert('L')``), a palette PNG's nonzero pixels as 255."""
+    return _read_mask(path, _grey_levels)
 
 
 def write_label_png(path: str | os.PathLike, labels: np.ndarray, palette: bytes = DAVIS_PALETTE) -> Path:
