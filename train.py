@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from stcnbuf.cli import train
+from stcnbuf.apps.cli import train
 
 if __name__ == "__main__":
     os.environ.setdefault("STCNBUF_ROOT", str(Path(__file__).resolve().parent))  # data/, logs/, weights/ here

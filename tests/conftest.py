@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stcnbuf.model import STCN
+from stcnbuf.engine.model import STCN
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -75,7 +75,7 @@ def compose(config_name: str, overrides: list, return_hydra_config: bool = False
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """The tiny random-weight network saved in the original STCN format."""
-    from stcnbuf.checkpoint import export_original
+    from stcnbuf.engine.checkpoint import export_original
 
     return export_original(tiny_net(), tmp_path_factory.mktemp("weights") / "tiny.pth")
 

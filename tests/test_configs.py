@@ -81,7 +81,7 @@ def test_every_preset_composes_and_its_targets_take_their_keys(entry, group, pre
 def test_an_absent_device_is_refused_with_the_fix(name, available):
     import torch
 
-    from stcnbuf.build import resolve_device
+    from stcnbuf.engine.build import resolve_device
 
     if get_object(available)():
         pytest.skip(f"{name} is present here")

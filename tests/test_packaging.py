@@ -44,7 +44,7 @@ def test_a_wheel_installed_outside_the_repository_segments_and_evaluates(tmp_pat
     wheel = next((tmp_path / "dist").glob("stcnbuf-*.whl"))
     shipped = {n[len("stcnbuf/configs/"):] for n in zipfile.ZipFile(wheel).namelist() if n.startswith("stcnbuf/configs/")}
     assert {str(p.relative_to(REPO / "configs")) for p in (REPO / "configs").rglob("*.yaml")} <= shipped
-    assert "stcnbuf/data/subsets/stcn_youtubevos_train.txt" in zipfile.ZipFile(wheel).namelist()  # STCN's lists
+    assert "stcnbuf/training/subsets/stcn_youtubevos_train.txt" in zipfile.ZipFile(wheel).namelist()  # STCN's lists
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path)
     purelib = Path(subprocess.check_output([venv / "bin" / "python", "-c",

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable
 
-from stcnbuf.checkpoint import file_sha256
+from stcnbuf.engine.checkpoint import file_sha256
 
 
 def file_stamps(paths: Iterable[str | os.PathLike]) -> str:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import torch
 
-from stcnbuf.checkpoint import read_weights_file
+from stcnbuf.engine.checkpoint import read_weights_file
 from stcnbuf.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from stcnbuf.build import build_segmenter
-from stcnbuf.evaluation.predict import SequencePrediction
-from stcnbuf.evaluation.scoring import score_sequence
-from stcnbuf.memory.read import softmax_readout
-from stcnbuf.model.aggregate import aggregate_logits
-from stcnbuf.model.stcn import STCN
+from stcnbuf.engine.build import build_segmenter
+from stcnbuf.scoring.sequence_prediction import SequencePrediction
+from stcnbuf.scoring.scorer import score_sequence
+from stcnbuf.engine.memory.read import softmax_readout
+from stcnbuf.engine.model.aggregate import aggregate_logits
+from stcnbuf.engine.model.stcn import STCN
 from stcnbuf.training.losses import BootstrappedCE
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _iou(prediction: Tensor, target: Tensor) -> Tensor:
 
 
 class VOSTrainingModule(L.LightningModule):
-    """Trains an :class:`~stcnbuf.model.STCN` with STCN's recipe.
+    """Trains an :class:`~stcnbuf.engine.model.STCN` with STCN's recipe.
 
     Args:
         net: the network (random, ImageNet-initialised, or loaded from a checkpoint).
@@ -77,7 +77,7 @@ class VOSTrainingModule(L.LightningModule):
             also after validation and on a resume; STCN does); their affine parameters still train.
         freeze_key_encoder: do not train the key encoder (fine-tuning on little data), its BatchNorm
             statistics included.
-        val_memory: :class:`~stcnbuf.memory.MemoryBank` arguments for validation (``configs/memory``).
+        val_memory: :class:`~stcnbuf.engine.memory.MemoryBank` arguments for validation (``configs/memory``).
         val_inference: the inference settings of validation (``configs/inference``; default: online).
     """
 

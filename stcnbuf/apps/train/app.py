@@ -1,0 +1,130 @@
+"""The training application behind ``train.py``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from stcnbuf.engine.build import build_network
+from stcnbuf.engine.checkpoint import (export_original, read_network_state, read_weights_file, single_object_state,
+                                value_input_channels)
+from stcnbuf.runs.hydra_files import record_hydra_config
+
+log = logging.getLogger(__name__)
+
+
+class WeightsOnlyCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint files, read back (on a resume) through :func:`~stcnbuf.engine.checkpoint.read_weights_file`:
+    weights only whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says, with an error naming the file."""
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None,
+                        weights_only: Optional[bool] = None) -> Dict[str, Any]:
+        return dict(read_weights_file(path, "checkpoint to resume"))
+
+
+def resolve_resume(cfg: DictConfig) -> Optional[str]:
+    """``ckpt_path``: a file, or ``last`` for the newest ``last.ckpt`` of earlier runs of this task. Without one,
+    a run whose ``output_dir`` already holds ``checkpoints/last.ckpt`` (a requeued or rerun job) continues it."""
+    wanted = cfg.get("ckpt_path")
+    own = Path(cfg.output_dir) / "checkpoints" / "last.ckpt"
+    if not wanted:
+        if own.is_file():
+            log.warning("%s holds %s: continuing that run (give another output_dir to start a new one)",
+                        cfg.output_dir, own)
+            return str(own)
+        return None
+    if wanted != "last":
+        if not Path(wanted).is_file():
+            raise FileNotFoundError(f"ckpt_path={wanted}: no such checkpoint")
+        return str(wanted)
+    runs = Path(cfg.paths.log_dir) / cfg.task_name
+    found = sorted(runs.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    found = [p for p in found if not str(p).startswith(str(cfg.output_dir))]
+    if not found:
+        raise FileNotFoundError(f"ckpt_path=last: no last.ckpt under {runs} to resume")
+    log.info("resuming from %s", found[-1])
+    return str(found[-1])
+
+
+def train(cfg: DictConfig) -> Dict[str, Any]:
+    """Fit, export the best network in the original STCN format, optionally evaluate it.
+
+    The result: ``steps`` (the total), ``run_steps`` (trained by this call; fewer after a resume),
+    ``checkpoint`` (the best by ``val/J&F``, else the last), ``val/J&F``, ``exported``, ``evaluation``.
+    """
+    start = time.perf_counter()
+    rank_zero_only(record_hydra_config)(Path(cfg.output_dir), cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    resume = resolve_resume(cfg)
+    net = build_network(cfg.model, for_training=True)
+    settings = {key: {k: v for k, v in OmegaConf.to_container(cfg[key], resolve=True).items() if k != "_target_"}
+                for key in ("val_memory", "val_inference")}
+    module = instantiate(cfg.module, net=net, _convert_="all", **settings)
+    datamodule = instantiate(cfg.datamodule)
+    if cfg.get("evaluate_after") and cfg.get("transfer_data") is not None:
+        rank_zero_only(instantiate)(cfg.transfer_data)  # generated and checked before training, not after it
+    callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c is not None}
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    if not loggers:  # nothing to report learning rates to
+        callbacks = {n: c for n, c in callbacks.items() if not isinstance(c, LearningRateMonitor)}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False,
+                                     plugins=[WeightsOnlyCheckpointIO()])
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    result: Dict[str, Any] = {"steps": trainer.global_step, "run_steps": trainer.global_step - module.start_step,
+                              "train_seconds": time.perf_counter() - start}
+    best = callbacks.get("best")
+    checkpoint = Path(best.best_model_path) if best is not None and best.best_model_path else None
+    if checkpoint is None and "last" in callbacks and callbacks["last"].last_model_path:
+        checkpoint = Path(callbacks["last"].last_model_path)
+    if not trainer.is_global_zero or checkpoint is None:
+        return result
+    result["checkpoint"] = str(checkpoint)
+    result["val/J&F"] = float(best.best_model_score) if best is not None and best.best_model_score is not None else None
+    state = read_network_state(checkpoint)
+    if cfg.datamodule.spec.max_objects == 1 and not _trained_fifth_channel(cfg.model):
+        state = single_object_state(state)  # a single-object run (stage 0): STCN's 4-channel value encoder input
+    result["exported"] = str(export_original(state, Path(cfg.output_dir) / "stcn_export.pth"))
+    if cfg.get("evaluate_after") and cfg.get("val_data") is not None:
+        from stcnbuf.apps.train.report import evaluate_checkpoint
+
+        result["evaluation"] = evaluate_checkpoint(cfg, checkpoint, Path(cfg.output_dir))
+    result["total_seconds"] = time.perf_counter() - start
+    _print_report(result, Path(cfg.output_dir))
+    return result
+
+
+def _trained_fifth_channel(model: DictConfig) -> bool:
+    """Whether the run started from a file whose 5th value-encoder channel was trained (a multi-object file):
+    single-object training does not touch it, and the export keeps it."""
+    return bool(model.get("checkpoint")) and value_input_channels(model.checkpoint) == 5
+
+
+def _scores(evaluation: Dict[str, Any]) -> str:
+    model, baseline = evaluation["model"], evaluation["baseline"]
+    return (f"{100 * model['J&F-Mean']:.1f} (J {100 * model['J-Mean']:.1f}, F {100 * model['F-Mean']:.1f}); "
+            f"copying the first mask: {100 * baseline['J&F-Mean']:.1f}")
+
+
+def _print_report(result: Dict[str, Any], out: Path) -> None:
+    resumed = f" in this run ({result['steps']} in all)" if result["run_steps"] != result["steps"] else ""
+    lines = [f"trained {result['run_steps']} steps{resumed} in {result['train_seconds'] / 60:.1f} min"]
+    evaluation = result.get("evaluation")
+    if evaluation:
+        lines.append(f"held-out J&F {_scores(evaluation)}; {evaluation['model']['fps']:.1f} fps")
+        if "transfer" in evaluation:
+            lines.append(f"another generator, never trained on: J&F {_scores(evaluation['transfer'])}")
+        lines.append(f"metrics:     {out / 'eval' / 'metrics.json'}"
+                     + (f" and {out / 'eval_transfer' / 'metrics.json'}" if "transfer" in evaluation else ""))
+        lines.append(f"overlays:    {evaluation['overlays']}")
+    lines.append(f"checkpoint:  {result['checkpoint']} (original STCN format: {result['exported']})")
+    lines.append(f"total time {result['total_seconds'] / 60:.1f} min")
+    print("\n".join(lines))

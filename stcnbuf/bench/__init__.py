@@ -1,1 +1,0 @@
-"""Benchmarks: per-frame time and memory of the segmentation engine (``python -m stcnbuf.bench``)."""

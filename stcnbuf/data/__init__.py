@@ -1,1 +1,0 @@
-"""Data: datasets on disk (DAVIS layout) and the embedded synthetic default dataset."""

@@ -1,8 +1,0 @@
-"""Network parts and the STCN network: pure ``nn.Module`` code, no IO and no memory policy (the network loads with
-its module when first used)."""
-
-from stcnbuf.lazy import lazy_exports
-from stcnbuf.model.aggregate import aggregate, aggregate_logits  # light, and named as its module
-
-__getattr__, __dir__, _lazy = lazy_exports(__name__, {"STCN": "stcn", "count_parameters": "stcn"})
-__all__ = sorted(_lazy + ["aggregate", "aggregate_logits"])

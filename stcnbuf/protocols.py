@@ -1,4 +1,0 @@
-"""The scoring protocols' names (each dataset names the one that scores it, ``VOSDataset.protocol``); the scorer,
-:mod:`stcnbuf.evaluation.scoring`, computes them and checks the name."""
-
-PROTOCOLS = ("davis", "present", "lvos", "lvos_official")

@@ -1,0 +1,99 @@
+"""The scoring command on every layout eval.py scores: the same tables as eval.py from the same predictions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from stcnbuf.scoring import scorer as scoring
+from stcnbuf.apps.score import main
+from stcnbuf.apps.evaluate.app import evaluate
+from stcnbuf.io.masks import write_label_png
+from tests.conftest import compose, require_shared
+
+
+def _youtube_dense(root, shared):
+    """PUMaVOS chair (60 frames, one object, ground truth on every frame) in the YouTube-VOS layout, every frame
+    annotated: a split with dense ground truth."""
+    chair = shared / "pumavos" / "chair"
+    images, annotations = root / "train" / "JPEGImages" / "chair", root / "train" / "Annotations" / "chair"
+    images.mkdir(parents=True)
+    annotations.mkdir(parents=True)
+    for frame in sorted((chair / "JPEGImages").glob("*.jpg")):
+        stem = f"{int(frame.stem.split('_')[-1]):05d}"
+        (images / f"{stem}.jpg").symlink_to(frame.resolve())
+        (annotations / f"{stem}.png").symlink_to((chair / "Annotations" / f"{frame.stem}.png").resolve())
+    (root / "train" / "meta.json").write_text(json.dumps({"videos": {"chair": {"objects": {
+        "1": {"category": "chair", "frames": ["00000"]}}}}}))
+    return root
+
+
+def _folder(root, shared):
+    """A folder layout (and the long_video one): PUMaVOS caps, masks on frames 0, 14, 33, 43 and 66."""
+    for kind in ("JPEGImages", "Annotations"):
+        (root / kind).mkdir(parents=True)
+        (root / kind / "caps").symlink_to((shared / "pumavos" / "caps" / kind).resolve())
+    return root
+
+
+@pytest.mark.slow
+def test_the_scoring_command_writes_eval_pys_tables_for_every_layout(tmp_path, tiny_checkpoint):
+    shared = require_shared()
+    layouts = {
+        "folder": (["data=folder", f"data.root={_folder(tmp_path / 'folder', shared)}"], "folder"),
+        "long_video": (["data=long_video", f"data.root={tmp_path / 'folder'}"], "folder"),
+        "youtube": (["data=youtubevos2019", f"data.root={_youtube_dense(tmp_path / 'yt', shared)}", "data.split=train",
+                     "data.dense=true"], "train"),
+    }
+    for name, (data, table_set) in layouts.items():
+        out = tmp_path / f"eval_{name}"
+        metrics = evaluate(compose("eval", [*data, "data.shorter_side=96", f"model.checkpoint={tiny_checkpoint}",
+                                            "logger=none", "workers=1", f"output_dir={out}"]))
+        assert metrics["complete"] and metrics["scored_sequences"] == 1, name
+        scored = tmp_path / f"scored_{name}"
+        assert main(["--pred-root", str(out / "predictions"), "--out", str(scored), *data]) == 0, name
+        for table in (f"global_results-{table_set}.csv", f"per-sequence_results-{table_set}.csv"):
+            assert (scored / table).read_bytes() == (out / table).read_bytes(), (name, table)
+        scores = json.loads((scored / "scores.json").read_text())
+        assert {k: scores[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "scoring_protocol")} == \
+            {k: metrics[k] for k in ("J&F-Mean", "J-Mean", "F-Mean", "scoring_protocol")}, name
+    assert not (tmp_path / "eval_youtube" / "submission.zip").exists()   # scored here, not on the server
+
+
+def test_the_scoring_command_explains_bad_input(tmp_path, capsys):
+    (tmp_path / "predictions").mkdir()
+    out = ["--out", str(tmp_path / "scores")]
+    assert main(["--pred-root", str(tmp_path / "predictions"), *out]) == 2
+    assert "no dataset given: --gt-root DAVIS_FOLDER, or data=NAME" in capsys.readouterr().err
+    assert main(["--pred-root", str(tmp_path / "nowhere"), *out, "data=lvos"]) == 2
+    assert "predictions folder not found" in capsys.readouterr().err
+    assert main(["--pred-root", str(tmp_path / "predictions"), *out, "data=lvos",
+                 f"data.root={tmp_path / 'nolvos'}"]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+    assert main(["--pred-root", str(tmp_path / "predictions"), *out, "data=folder", "memory.capacity=3"]) == 2
+    assert "only data=... and paths.* overrides" in capsys.readouterr().err
+    with pytest.raises(SystemExit):                       # the tables need a folder of their own
+        main(["--pred-root", str(tmp_path / "predictions"), "data=folder"])
+    assert "--out" in capsys.readouterr().err
+
+
+def test_workers_start_only_where_the_work_pays_for_them(tmp_path, monkeypatch):
+    gt = np.zeros((12, 16), np.uint8)
+    gt[2:6, 3:9] = 1
+    jobs = []
+    for n in range(5):
+        folder = tmp_path / f"s{n}"
+        folder.mkdir()
+        paths = [write_label_png(folder / f"{t:05d}.png", gt) for t in range(4)]
+        jobs.append(scoring.SequenceJob(f"s{n}", paths, paths))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a worker pool was started for 10 frames")
+
+    monkeypatch.setattr(scoring, "ProcessPoolExecutor", refuse)
+    result = scoring.score_jobs(jobs, progress=False)        # 5 sequences, 10 scored frames: in this process
+    assert len(result.objects) == 5 and result.global_metrics()["J&F-Mean"] == 1.0
+    monkeypatch.setattr(scoring, "PARALLEL_FRAMES", 10)
+    monkeypatch.setattr(scoring.os, "cpu_count", lambda: 4)
+    with pytest.raises(AssertionError, match="worker pool"):
+        scoring.score_jobs(jobs, progress=False)              # from PARALLEL_FRAMES frames on, workers

@@ -1,0 +1,48 @@
+"""Run folders: damaged records and snapshots are named or redone, never trusted."""
+
+import logging
+
+import pytest
+import torch
+
+from stcnbuf.apps.evaluate.run_directory import RunDirectory
+from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder
+
+
+def test_a_damaged_snapshot_is_named_and_the_run_starts_over(tmp_path, caplog):
+    snapshots = SnapshotFile(tmp_path / "state.pt", "abc", every=2)
+    snapshots.save(Snapshot(3, {"x": torch.ones(2)}))
+    assert snapshots.load().position == 3
+    assert SnapshotFile(tmp_path / "state.pt", "other").load() is None  # another run's
+    (tmp_path / "state.pt").write_bytes(b"\x00garbage")
+    with caplog.at_level(logging.WARNING):
+        assert snapshots.load() is None
+    assert str(tmp_path / "state.pt") in caplog.text and "starting from the beginning" in caplog.text
+
+
+def test_damaged_records_and_markers(tmp_path):
+    (tmp_path / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'run.json'} is not a readable run record"):
+        claim_folder(tmp_path / "run.json", {"a": 1}, keep=True, fix="")
+    run = RunDirectory(tmp_path / "eval", {"a": 1})
+    (run.markers / "seq.json").parent.mkdir(parents=True)
+    (run.markers / "seq.json").write_bytes(b"\xff\xfe")
+    assert run.finished("seq", {"frames": "x", "masks": {}}) is None
+    marker = MadeFrom(tmp_path / "overlay.mp4.sha256")
+    marker.path.write_bytes(b"\xff\xfe\x00")
+    assert marker.read() is None and not marker.matches("abc")
+
+
+def test_another_configuration_is_discarded_before_the_record_names_the_new_one(tmp_path):
+    run = RunDirectory(tmp_path, {"a": 1})
+    for name in ("metrics.json", "per-sequence_results-val.csv", "global_results-val.csv", "submission.zip"):
+        (tmp_path / name).write_text("old")
+    (tmp_path / "shards" / "0-of-2").mkdir(parents=True)
+    (run.markers / "seq.json").parent.mkdir(parents=True)
+    (run.markers / "seq.json").write_text("{}")
+    seen = []
+    claim_folder(tmp_path / "run.json", {"a": 2}, keep=False, fix="",
+                 discard=lambda same: seen.append((same, (tmp_path / "run.json").read_text())))
+    assert seen[0][0] is False and '"a": 1' in seen[0][1]  # the old record still stood while discarding
+    RunDirectory(tmp_path, {"a": 3}, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
