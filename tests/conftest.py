@@ -64,10 +64,10 @@ def compose(config_name: str, overrides: list, return_hydra_config: bool = False
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from stcnbuf.runs.hydra_files import register_resolvers
+    from stcnbuf.apps.schemas import register_configs
 
     os.environ.setdefault("STCNBUF_ROOT", str(REPO))
-    register_resolvers()
+    register_configs()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
 

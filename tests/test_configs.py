@@ -88,3 +88,64 @@ def test_an_absent_device_is_refused_with_the_fix(name, available):
     with pytest.raises(RuntimeError, match=f"device={name} requested but .* use device=cpu"):
         resolve_device(name)
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("group,preset,line,key", [
+    ("inference", "offline", "burn_in_pases: 2", "burn_in_pases"),
+    ("memory", "fifo", "capacty: 8", "capacty"),
+    ("memory", "fifo", "capacity: eight", "capacity"),
+    ("init", "maskrcnn", "score_treshold: 0.5", "score_treshold"),
+])
+def test_a_misspelt_or_mistyped_key_in_a_preset_fails_at_composition(tmp_path, group, preset, line, key):
+    """A copy of the configs whose preset has a typo (or a value of the wrong type) does not compose."""
+    import shutil
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from stcnbuf.apps.schemas import register_configs
+
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIGS, configs)
+    register_configs()
+    overrides = [f"{group}={preset}"] + (["video=clip.mp4"] if group == "init" else [])
+    entry = "segment" if group == "init" else "eval"
+    preset_file = configs / group / f"{preset}.yaml"
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+        hydra_compose(config_name=entry, overrides=overrides)  # as shipped: composes
+        preset_file.write_text(preset_file.read_text() + line + "\n")
+        with pytest.raises((ConfigCompositionException, OmegaConfBaseException), match=rf"{group}\.{key}\b"):
+            hydra_compose(config_name=entry, overrides=overrides)
+
+
+@pytest.mark.parametrize("override", ["inference.mem_evry=3", "memory.capacity=abc", "inference.order=random",
+                                      "reader.shorter=3", "outputs.overlay=maybe"])
+def test_a_misspelt_or_mistyped_override_names_its_key(override):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=override.split("=")[0].replace(".", r"\.")):
+        compose("segment", ["video=clip.mp4", override])
+
+
+def test_python_settings_refuse_unknown_keys_and_modes():
+    from stcnbuf.engine.settings import OfflineInference, inference_settings, memory_settings
+
+    assert inference_settings({"mode": "offline", "order": "random"}) == OfflineInference(order="random")
+    with pytest.raises(ValueError, match=r"unknown inference key\(s\) \['order'\]"):
+        inference_settings({"mode": "online", "order": "random"})  # an offline key in the online mode
+    with pytest.raises(ValueError, match="unknown inference.mode 'batch'"):
+        inference_settings({"mode": "batch"})
+    with pytest.raises(ValueError, match=r"unknown memory key\(s\) \['capacty'\]"):
+        memory_settings({"policy": "fifo", "capacty": 8})
+    with pytest.raises(ValueError, match=r"could not be converted to Integer \(memory\.capacity\)"):
+        memory_settings({"policy": "fifo", "capacity": "abc"})
+    assert memory_settings({"capacity": "8"}).capacity == 8  # as Hydra types a command-line value
+
+
+def test_the_old_segmenter_name_still_resolves_with_a_warning():
+    import stcnbuf.engine as engine
+
+    with pytest.warns(DeprecationWarning, match="OnlineSegmenter is deprecated.*use stcnbuf.engine.Segmenter"):
+        assert engine.OnlineSegmenter is engine.Segmenter

@@ -43,9 +43,12 @@ def imported_modules(path: Path, module: str) -> Iterator[Tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                yield node.lineno, ".".join(base + ([node.module] if node.module else []))
+                module = ".".join(base + ([node.module] if node.module else []))
             else:
-                yield node.lineno, node.module or ""
+                module = node.module or ""
+            yield node.lineno, module
+            if layer_of(module) is None:  # `from stcnbuf import lab`: the names are the layers
+                yield from ((node.lineno, f"{module}.{alias.name}") for alias in node.names)
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in (
                 "import_module", "lazy_exports"):
             for arg in node.args:  # importlib.import_module("stcnbuf.x") and lazy_exports("stcnbuf.x", ...)
@@ -77,8 +80,10 @@ def test_the_checker_finds_every_kind_of_import(tmp_path):
     """Absolute, relative, inside a function and by name: each is seen, so a wrong one cannot hide."""
     probe = tmp_path / "probe.py"
     probe.write_text("import stcnbuf.io.rle\nfrom stcnbuf.datasets import davis\nfrom ..lab import study\n"
+                     "from stcnbuf import apps\nfrom .. import runs\n"
                      "def f():\n    from .plan import Plan\n    importlib.import_module('stcnbuf.scoring.metrics')\n")
     found = [module for _, module in imported_modules(probe, "stcnbuf.engine.probe")]
-    assert found == ["stcnbuf.io.rle", "stcnbuf.datasets", "stcnbuf.lab", "stcnbuf.engine.plan",
-                     "stcnbuf.scoring.metrics"]
-    assert {layer_of(m) for m in found} - ALLOWED["engine"] == {"io", "datasets", "lab", "scoring"}
+    assert found == ["stcnbuf.io.rle", "stcnbuf.datasets", "stcnbuf.lab", "stcnbuf", "stcnbuf.apps", "stcnbuf",
+                     "stcnbuf.runs", "stcnbuf.engine.plan", "stcnbuf.scoring.metrics"]
+    assert {layer_of(m) for m in found} - ALLOWED["engine"] - {None} == {"io", "datasets", "lab", "apps", "runs",
+                                                                          "scoring"}

@@ -13,16 +13,17 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from stcnbuf.runs.hydra_files import is_multirun, register_resolvers
+from stcnbuf.apps.schemas import register_configs
+from stcnbuf.runs.hydra_files import is_multirun
 
 CONFIGS = "pkg://stcnbuf.configs"
-register_resolvers()
+register_configs()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
 def train(cfg: DictConfig) -> float | None:
     """Train or fine-tune (``configs/train.yaml``); returns the held-out J&F for sweepers."""
-    from stcnbuf.apps.train.app import train as run
+    from stcnbuf.apps.train.train import train as run
 
     result = run(cfg)
     evaluation = result.get("evaluation")
@@ -33,7 +34,7 @@ def train(cfg: DictConfig) -> float | None:
 def evaluate(cfg: DictConfig) -> float | None:
     """Evaluate a checkpoint on a dataset (``configs/eval.yaml``); exits 1 when the results are incomplete
     (a multirun goes on), returns the objective for sweepers."""
-    from stcnbuf.apps.evaluate.app import evaluate as run, objective
+    from stcnbuf.apps.evaluate.evaluate import evaluate as run, objective
 
     metrics = run(cfg)
     if not metrics["complete"] and not is_multirun():  # a sweep goes on; its summary marks the run incomplete
@@ -45,7 +46,7 @@ def evaluate(cfg: DictConfig) -> float | None:
 def segment(cfg: DictConfig) -> None:
     """Segment a video, or many (``video=`` a folder of videos, a glob, a ``.txt`` list; ``configs/segment.yaml``);
     exits 1 when one of many failed."""
-    from stcnbuf.apps.segment.app import segment_video
+    from stcnbuf.apps.segment.segment import segment_video
     from stcnbuf.apps.segment.batch import segment_videos, video_list
 
     videos = video_list(str(cfg.video))

@@ -1,7 +1,7 @@
 """Score existing predictions against any dataset ``eval.py`` reads, under its protocol, as ``eval.py`` scores.
 
-    python -m stcnbuf.apps.score --pred-root RESULTS data=NAME data.root=DIR [data.KEY=VALUE ...] [--out SCORES]
-    python -m stcnbuf.apps.score --pred-root RESULTS --gt-root DAVIS [--split val] [--year 2016|2017]
+    python -m stcnbuf.apps.score --pred-root RESULTS data=NAME data.root=DIR [data.KEY=VALUE ...] --out SCORES
+    python -m stcnbuf.apps.score --pred-root RESULTS --gt-root DAVIS --out SCORES [--split val] [--year 2016|2017]
         [--sequences bike-packing blackswan] [--allow-missing]
 
 ``data=...`` takes every dataset config of ``eval.py`` (``davis2016``, ``davis2017``, ``youtubevos2018/2019``
@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.scoring.dataset import score_predictions, set_name
 from stcnbuf.scoring.scorer import table_names
-from stcnbuf.io.atomic import atomic_write_text
 
 
 def detect_year(root: Path) -> int:
@@ -51,14 +51,14 @@ def compose_dataset(overrides: List[str]):
     from hydra import compose, initialize_config_module
     from hydra.utils import instantiate
 
-    from stcnbuf.runs.hydra_files import register_resolvers
+    from stcnbuf.apps.schemas import register_configs
 
     unrelated = [o for o in overrides if not o.lstrip("+~").startswith(("data", "paths"))]
     if unrelated:
         raise ValueError(f"only data=... and paths.* overrides choose what is scored, got {unrelated}")
     if not any(o.lstrip("+~").startswith("data") for o in overrides):
         raise ValueError("no dataset given: --gt-root DAVIS_FOLDER, or data=NAME data.root=DIR (e.g. data=lvos)")
-    register_resolvers()
+    register_configs()
     with initialize_config_module("stcnbuf.configs", version_base="1.3"):
         cfg = compose(config_name="eval", overrides=overrides)
     return instantiate(cfg.data)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stcnbuf.engine.frame_source import FrameSource
 from stcnbuf.engine.preprocess import ResizedFrame
 
 #: How frames are brought to the working size. ``stcn``: as STCN's evaluation (torchvision 0.9's ``ToTensor``,

@@ -2,7 +2,7 @@
 forward, backward, forward, ... (the turning frames not repeated), its ground truth carried along, with an
 optional drift per lap (brightness, contrast, zoom) so that memory cannot match exact copies of old frames.
 
-    python -m stcnbuf.datasets.long_video --source DAVIS/2017/trainval --out data/davis17-lv3 --laps 3 [--drift 0.1]
+    stcnbuf-long-video --source DAVIS/2017/trainval --out data/davis17-lv3 --laps 3 [--drift 0.1]
     python eval.py data=davis2017 data.root=data/davis17-lv3 data.split=val ...
 
 The output is a DAVIS 2017 folder (``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets/2017/<split>.txt``);
@@ -12,11 +12,9 @@ frames without drift are copied byte for byte. Any DAVIS-layout source with grou
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -83,35 +81,13 @@ def write_replay(sequence: VideoSequence, out: Path, laps: int, strength: float)
 
 
 def expand_dataset(source: Path, out: Path, laps: int = 3, strength: float = 0.0, year: Optional[int] = None,
-                   split: str = "val", sequences: Optional[Sequence[str]] = None) -> List[str]:
-    """Replay every sequence of a DAVIS-layout ``source`` split into ``out`` (see the module); returns the names."""
+                   split: str = "val", sequences: Optional[Sequence[str]] = None) -> Dict[str, int]:
+    """Replay every sequence of a DAVIS-layout ``source`` split into ``out`` (see the module); returns the frames
+    written per sequence name."""
     year = year or (2017 if (source / "ImageSets" / "2017").is_dir() else 2016)
     dataset = DavisDataset(source, year=year, split=split, sequences=sequences)
     counts = {}
     for name in tqdm(dataset.names, desc="replay", unit="seq"):
         counts[name] = write_replay(dataset.sequence(name), out, laps, strength)
     atomic_write_text(out / "ImageSets" / "2017" / f"{split}.txt", "".join(f"{n}\n" for n in dataset.names))
-    print("\n".join(f"{name}: {n} frames" for name, n in counts.items()))
-    return list(dataset.names)
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.datasets.long_video", description=__doc__.split("\n")[0])
-    parser.add_argument("--source", type=Path, required=True, help="a DAVIS folder (JPEGImages, Annotations, ImageSets)")
-    parser.add_argument("--out", type=Path, required=True, help="the DAVIS 2017 folder to write")
-    parser.add_argument("--laps", type=int, default=3, help="forward/backward laps (LV3: 3)")
-    parser.add_argument("--drift", type=float, default=0.0, help="photometric and zoom change per lap (e.g. 0.1)")
-    parser.add_argument("--year", type=int, default=None, help="the source's DAVIS year (default: detected)")
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--sequences", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    try:
-        expand_dataset(args.source, args.out, args.laps, args.drift, args.year, args.split, args.sequences)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return counts

@@ -9,10 +9,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from stcnbuf.engine.frame_source import FrameSource
 from stcnbuf.datasets.frames import frame_bytes, resize_frame, resize_labels, working_size
-from stcnbuf.io.masks import read_image, read_label_png
+from stcnbuf.engine.frame_source import FrameSource
 from stcnbuf.engine.labels import Annotation, object_ids_in, void_hint
+from stcnbuf.io.masks import read_image, read_label_png
 
 #: How annotation files beyond the first are used.
 #: ``first``: only the first annotated frame is input (later masks are ground truth for scoring);

@@ -7,9 +7,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stcnbuf.engine.frame_source import FrameSource
 from stcnbuf.datasets.frames import check_resize_method, frame_bytes, resize_frame, working_size
 from stcnbuf.datasets.sequence import list_images
+from stcnbuf.engine.frame_source import FrameSource
 from stcnbuf.io.masks import read_image
 
 

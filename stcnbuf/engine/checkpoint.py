@@ -4,15 +4,12 @@ Every file is read with ``torch.load(..., weights_only=True, map_location="cpu")
 which training's resume goes through too): a checkpoint never runs code, also with
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set, and files saved from GPU tensors load on any machine.
 
-Command line::
-
-    python -m stcnbuf.engine.checkpoint inspect FILE          # what a file holds and which model it fits
-    python -m stcnbuf.engine.checkpoint export IN OUT.pth     # write the original STCN format
+Command line: ``stcnbuf-checkpoint inspect FILE`` and ``stcnbuf-checkpoint export IN OUT.pth``
+(:mod:`stcnbuf.apps.checkpoint`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
@@ -286,23 +283,6 @@ def guess_architecture(state: Mapping[str, Tensor]) -> Dict[str, object]:
     }
 
 
-def _inspect(path: str) -> None:
-    state = read_network_state(path)
-    arch = architecture_of(state, path)
-    check_compatible(STCN(**arch), state, path)
-    print(f"{path}: {len(state)} tensors, {sum(v.numel() for v in state.values()):,} values")
-    print(f"architecture: {arch}")
-    print(f"sha256: {file_sha256(path)}")
-
-
-def _export(source: str, out: str) -> None:
-    state = read_network_state(source)
-    check_compatible(STCN(**architecture_of(state, source)), state, source)
-    export_original(state, out)
-    print(f"wrote {out} ({len(state)} tensors, original STCN layout)")
-
-
-
 def find_checkpoint(checkpoint: Optional[str | os.PathLike], log_dir: str | os.PathLike) -> str:
     """``checkpoint``, or else the newest checkpoint of a ``python train.py`` run under ``log_dir/train``."""
     if checkpoint:
@@ -314,25 +294,3 @@ def find_checkpoint(checkpoint: Optional[str | os.PathLike], log_dir: str | os.P
                                 f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")
     log.warning("model.checkpoint not set: using the newest training checkpoint %s", found[-1])
     return str(found[-1])
-
-
-def main(argv: Optional[list] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.engine.checkpoint", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_inspect = sub.add_parser("inspect", help="describe a weights file")
-    p_inspect.add_argument("file")
-    p_export = sub.add_parser("export", help="write a checkpoint in the original STCN format")
-    p_export.add_argument("source")
-    p_export.add_argument("out")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "inspect":
-            _inspect(args.file)
-        else:
-            _export(args.source, args.out)
-    except CheckpointError as error:
-        parser.exit(2, f"error: {error}\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,11 +7,11 @@ from typing import List, Optional, Sequence
 
 from torch import Tensor
 
-from stcnbuf.engine.segmenter import Segmenter
 from stcnbuf.engine.frame_source import FrameSource
-from stcnbuf.engine.runner import run_plan
-from stcnbuf.engine.plan import Plan, offline_plan
 from stcnbuf.engine.labels import Annotation
+from stcnbuf.engine.plan import Plan, offline_plan
+from stcnbuf.engine.runner import run_plan
+from stcnbuf.engine.segmenter import Segmenter
 
 
 @dataclass

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from stcnbuf.engine.frame_source import FrameSource
-from stcnbuf.engine.segmenter import Segmenter
-from stcnbuf.engine.prediction import Prediction
-from stcnbuf.engine.plan import Action, Plan, Visit
 from stcnbuf.engine.labels import Annotation, object_ids_in
+from stcnbuf.engine.plan import Action, Plan, Visit
+from stcnbuf.engine.prediction import Prediction
+from stcnbuf.engine.segmenter import Segmenter
 
 
 class Step(NamedTuple):
@@ -31,7 +31,7 @@ class Step(NamedTuple):
 
 
 def _frames_in_order(frames: FrameSource | Sequence, indices: List[int]) -> Iterator:
-    if isinstance(frames, FrameSource):
+    if hasattr(frames, "iterate"):  # a FrameSource, or any source that decodes runs of frames
         return iter(frames.iterate(indices))
     return (frames[i] for i in indices)
 

@@ -9,15 +9,15 @@ import torch
 from torch import Tensor
 
 from stcnbuf.engine.core import (SegmentationCore, autocast_context, compile_core, resolve_precision,
-                                    warn_if_bf16_is_emulated, weight_dtype)
-from stcnbuf.engine.preprocess import Padding, as_frame, frame_hw, normalize_frame, pad, padding_for, unpad
-from stcnbuf.engine.network import inference_network
-from stcnbuf.engine.objects import masks_to_tensor
-from stcnbuf.engine.prediction import Prediction
-from stcnbuf.engine.plan import WriteMode, write_mode
+                                 warn_if_bf16_is_emulated, weight_dtype)
 from stcnbuf.engine.memory.bank import MemoryBank
 from stcnbuf.engine.model.aggregate import aggregate
 from stcnbuf.engine.model.stcn import STCN
+from stcnbuf.engine.network import inference_network
+from stcnbuf.engine.objects import masks_to_tensor
+from stcnbuf.engine.plan import WriteMode, write_mode
+from stcnbuf.engine.prediction import Prediction
+from stcnbuf.engine.preprocess import Padding, as_frame, frame_hw, normalize_frame, pad, padding_for, unpad
 
 
 def key_confidence(probs: Tensor, size: Sequence[int]) -> Tensor:
@@ -196,7 +196,7 @@ class Segmenter:
     def process(self, frame: np.ndarray | Tensor, frame_index: int, write: WriteMode,
                 burn_in: bool = False) -> Prediction:
         """Segment one frame and write it to memory as ``write`` says (schedules use this directly);
-        ``burn_in``: a burn-in visit (the memory's ``burn_in_*`` settings apply to what it writes)."""
+        ``burn_in``: a burn-in visit (the memory's ``burn_in`` treatment applies to what it writes)."""
         self._require_started()
         if not self.object_ids:
             raise RuntimeError("no objects are tracked; add objects before segmenting frames")
@@ -214,7 +214,7 @@ class Segmenter:
             return
         values = self.core.encode_value(image, f16, probs[1:].to(image.dtype))
         confidence = None
-        if burn_in and self.memory.burn_in_confidence > 0:
+        if burn_in and self.memory.burn_in.needs_confidence:
             confidence = key_confidence(probs, key.shape[1:])
         self.memory.add(key, values, frame_index, temporary=write is WriteMode.TEMPORARY, annotated=annotated,
                         burn_in=burn_in, confidence=confidence)
@@ -237,13 +237,3 @@ class Segmenter:
 
     def _prediction(self, frame_index: int, probs: Tensor) -> Prediction:
         return Prediction.from_probs(frame_index, self.object_ids, unpad(probs, self._padding))
-
-
-def __getattr__(name: str):
-    if name == "OnlineSegmenter":  # the name before 0.4: it runs the offline mode's visits as well
-        import warnings
-
-        warnings.warn("stcnbuf.engine.segmenter.OnlineSegmenter is deprecated and will be removed in the next "
-                      "release; use Segmenter", DeprecationWarning, stacklevel=2)
-        return Segmenter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

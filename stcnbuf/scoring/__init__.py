@@ -10,7 +10,7 @@ Typical use::
 
 from stcnbuf.scoring.metrics import boundary_f, jaccard, official_decay, seg2bmap, statistics
 from stcnbuf.scoring.scorer import (GLOBAL_COLUMNS, EvaluationResult, ObjectScore, SequenceJob, score_jobs,
-                                        score_sequence, sequence_job, write_global_csv, write_per_sequence_csv)
+                                    score_sequence, sequence_job, write_global_csv, write_per_sequence_csv)
 
 __all__ = ["GLOBAL_COLUMNS", "EvaluationResult", "ObjectScore", "SequenceJob", "boundary_f", "jaccard",
            "official_decay", "score_jobs", "score_sequence", "seg2bmap", "sequence_job", "statistics", "write_global_csv",

@@ -8,8 +8,8 @@ from typing import Dict, Optional
 import numpy as np
 
 from stcnbuf.datasets.base import VOSDataset
-from stcnbuf.scoring.scorer import score_jobs, sequence_job
 from stcnbuf.io.masks import write_label_png
+from stcnbuf.scoring.scorer import score_jobs, sequence_job
 
 
 def copy_first_mask(dataset: VOSDataset, out_dir: Path, workers: Optional[int] = None) -> Dict[str, float]:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from stcnbuf.datasets.base import VOSDataset
-from stcnbuf.scoring.scorer import (GLOBAL_COLUMNS, LVOS_COLUMNS, LVOS_OFFICIAL_COLUMNS, EvaluationResult,
-                                        score_jobs, sequence_job, table_names, write_global_csv,
-                                        write_per_sequence_csv)
+from stcnbuf.scoring.scorer import (GLOBAL_COLUMNS, LVOS_COLUMNS, LVOS_OFFICIAL_COLUMNS, EvaluationResult, score_jobs,
+                                    sequence_job, table_names, write_global_csv, write_per_sequence_csv)
 
 log = logging.getLogger(__name__)
 

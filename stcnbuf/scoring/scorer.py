@@ -45,8 +45,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from stcnbuf.scoring.metrics import boundary_f, jaccard, statistics
 from stcnbuf.io import atomic_write_text, read_label_png
+from stcnbuf.scoring.metrics import boundary_f, jaccard, statistics
 from stcnbuf.scoring.protocols import PROTOCOLS
 
 if TYPE_CHECKING:  # worker processes import this module: it stays free of torch

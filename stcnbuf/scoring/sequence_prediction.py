@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from stcnbuf.engine.build import build_plan, frame_cache_mb
 from stcnbuf.datasets.frames import resize_labels
 from stcnbuf.datasets.sequence import VideoSequence
-from stcnbuf.engine.segmenter import Segmenter
-from stcnbuf.engine.runner import RunStats, run_plan, written_labels
+from stcnbuf.engine.build import build_plan
 from stcnbuf.engine.labels import Annotation
+from stcnbuf.engine.runner import RunStats, run_plan, written_labels
+from stcnbuf.engine.segmenter import Segmenter
+from stcnbuf.engine.settings import InferenceSettings, OfflineInference, inference_settings
 
 
 def resolve_init_frame(sequence: VideoSequence, annotations: List[Annotation], init_frame) -> Annotation:
@@ -52,16 +53,17 @@ class SequencePrediction:
         resize: how frames are scaled to it (:data:`~stcnbuf.datasets.frames.RESIZE_METHODS`).
     """
 
-    def __init__(self, sequence: VideoSequence, segmenter: Segmenter, inference,
+    def __init__(self, sequence: VideoSequence, segmenter: Segmenter, inference: InferenceSettings | Mapping,
                  shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
         self.sequence, self.segmenter = sequence, segmenter
+        inference = inference_settings(inference)
         annotations = sequence.annotations()
-        init = inference.get("init_frame") if inference.get("mode") == "offline" else None
+        init = inference.init_frame if isinstance(inference, OfflineInference) else None
         if init is not None:
             annotations = [resolve_init_frame(sequence, annotations, init)]
         self.given: Dict[int, Annotation] = {a.frame: a for a in annotations}
-        self.written_given = self.given if inference.get("write_given_masks", True) else {}
-        self.frames = sequence.frame_source(shorter_side, frame_cache_mb(inference), resize)
+        self.written_given = self.given if inference.write_given_masks else {}
+        self.frames = sequence.frame_source(shorter_side, inference.frame_cache_mb, resize)
         work = self.frames.size
         self.annotations = {a.frame: Annotation(a.frame, resize_labels(a.labels, work), a.object_ids)
                             for a in annotations}

@@ -14,12 +14,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from stcnbuf.training.augmentation import AugmentConfig, augment_clip, static_clip
 from stcnbuf.datasets.base import VOSDataset
 from stcnbuf.datasets.sequence import IMAGE_SUFFIXES, VideoSequence
-from stcnbuf.io.masks import read_grey_mask, read_image
 from stcnbuf.engine.labels import object_ids_in
 from stcnbuf.engine.model.normalization import IMAGENET_MEAN, IMAGENET_STD
+from stcnbuf.io.masks import read_grey_mask, read_image
+from stcnbuf.training.augmentation import AugmentConfig, augment_clip, static_clip
 
 log = logging.getLogger(__name__)
 

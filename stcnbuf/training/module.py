@@ -11,11 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from stcnbuf.engine.build import build_segmenter
-from stcnbuf.scoring.sequence_prediction import SequencePrediction
-from stcnbuf.scoring.scorer import score_sequence
 from stcnbuf.engine.memory.read import softmax_readout
 from stcnbuf.engine.model.aggregate import aggregate_logits
 from stcnbuf.engine.model.stcn import STCN
+from stcnbuf.scoring.scorer import score_sequence
+from stcnbuf.scoring.sequence_prediction import SequencePrediction
 from stcnbuf.training.losses import BootstrappedCE
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class VOSTrainingModule(L.LightningModule):
         if freeze_key_encoder:
             for p in self.net.key_encoder.parameters():
                 p.requires_grad_(False)
-        self.val_memory = dict(val_memory or {"policy": "unbounded"})
+        self.val_memory = dict(val_memory or {"policy": "unbounded", "capacity": None, "temp_size": 0})
         self.val_inference = dict(val_inference or {})
         self._val_sums: List[float] = []
         self.start_step = 0

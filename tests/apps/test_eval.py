@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from stcnbuf.apps.evaluate.app import evaluate
+from stcnbuf.apps.evaluate.evaluate import evaluate
 from stcnbuf.io.masks import read_label_png, write_label_png
 from tests.conftest import REPO, compose, require_shared
 from tests.datasets.test_datasets import youtube_fixture

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stcnbuf.datasets.video import VideoSource
 from stcnbuf.apps.export.__main__ import main
+from stcnbuf.datasets.video import VideoSource
 from stcnbuf.io.masks import read_label_png
 from stcnbuf.io.rle import RLEFile, masks_from_label_map, read_rle_file, rle_from_json, write_rle_file
 from tests.conftest import moving_squares

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from stcnbuf.apps.segment.proposals import (COCO_CATEGORIES, ClickSelector, Proposals, filter_proposals, load_maskrcnn,
+                                            proposal_at, proposals_to_label_map, propose, selection_from_clicks,
+                                            toggle_selection)
 from stcnbuf.engine.checkpoint import CheckpointError
-from stcnbuf.apps.segment.init import (COCO_CATEGORIES, ClickSelector, Proposals, filter_proposals, load_maskrcnn, proposal_at,
-                          proposals_to_label_map, propose, selection_from_clicks, toggle_selection)
 from tests.conftest import SHARED_DATA
 
 BLACKSWAN = SHARED_DATA / "davis2016" / "JPEGImages" / "480p" / "blackswan" / "00000.jpg"
@@ -257,7 +257,7 @@ def test_run_needs_a_display():
 def test_clicks_that_miss_every_proposal_say_so(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
-    import stcnbuf.apps.segment.init.maskrcnn as maskrcnn
+    import stcnbuf.apps.segment.proposals.maskrcnn as maskrcnn
     from stcnbuf.datasets.video import VideoSource
     from stcnbuf.apps.segment.initial import initial_annotations
     from tests.conftest import require_shared

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from rlemasklib import RLEMask
 
-from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
 from stcnbuf.apps.segment.postprocess import (clean_mask, largest_component, postprocess, postprocess_file,
-                                 temporal_intersection)
+                                              temporal_intersection)
+from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
 from tests.conftest import REPO
 
 

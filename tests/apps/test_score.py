@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from stcnbuf.scoring import scorer as scoring
+from stcnbuf.apps.evaluate.evaluate import evaluate
 from stcnbuf.apps.score import main
-from stcnbuf.apps.evaluate.app import evaluate
 from stcnbuf.io.masks import write_label_png
+from stcnbuf.scoring import scorer as scoring
 from tests.conftest import compose, require_shared
 
 

@@ -11,11 +11,11 @@ import torch
 import torchvision
 from omegaconf import OmegaConf
 
+from stcnbuf.apps.segment.initial import initial_annotations, read_mask_file
+from stcnbuf.apps.segment.segment import segment_video
 from stcnbuf.datasets.video import VideoSource, _runs
 from stcnbuf.io.masks import read_label_png, write_label_png
 from stcnbuf.io.rle import read_rle_file
-from stcnbuf.apps.segment.app import segment_video
-from stcnbuf.apps.segment.initial import initial_annotations, read_mask_file
 from tests.conftest import REPO, compose, require_shared
 
 
@@ -128,6 +128,19 @@ def test_blackswan_with_its_davis_mask(tmp_path, tiny_checkpoint):
     rle = read_rle_file(result["masks"])
     assert rle.num_frames == 50 and (rle.height, rle.width) == (480, 854)
     assert np.array_equal(rle.label_map(0), read_mask_file(str(mask)))
+
+
+def test_offline_from_the_middle_frame_reads_the_mask_there(tmp_path, tiny_checkpoint):
+    """``inference.init_frame=middle`` puts the initial mask on the middle frame; a different init.frame is refused."""
+    video = require_shared("videos", "blackswan.mp4")
+    mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+    args = [f"init.mask={mask}", "inference=offline", "inference.init_frame=middle", "reader.stop=6",
+            "outputs.overlay=false"]
+    rle = read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args)["masks"])
+    assert rle.num_frames == 6 and rle.extra["given_frames"] == [3]
+    assert np.array_equal(rle.label_map(3), read_mask_file(str(mask)))
+    with pytest.raises(ValueError, match="init.frame=0 and inference.init_frame=middle disagree"):
+        run_segment(tmp_path, video, tiny_checkpoint, *args, "init.frame=0", name="both")
 
 
 def test_changed_inputs_are_not_presented_as_results(tmp_path, tiny_checkpoint):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from stcnbuf.apps.evaluate.app import evaluate
+from stcnbuf.apps.evaluate.evaluate import evaluate
+from stcnbuf.apps.segment.segment import segment_video
 from stcnbuf.io.masks import read_label_png, write_label_png
 from stcnbuf.io.rle import read_rle_file
-from stcnbuf.apps.segment.app import segment_video
 from tests.conftest import compose, require_shared
 
 FRAMES, MIDDLE = 21, 10

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from stcnbuf.lab.bench.reference import _decode, _encode_value
 from stcnbuf.engine.model.stcn import STCN
+from stcnbuf.lab.bench.reference import _decode, _encode_value
 
 MEAN, STD = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 

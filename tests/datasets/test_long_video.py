@@ -1,12 +1,12 @@
 """LV3-style long sequences: forward-backward replay of a dense-ground-truth dataset, with drift per lap."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from stcnbuf.apps.long_video import main
 from stcnbuf.datasets.davis import DavisDataset
-from stcnbuf.datasets.long_video import drift, main, replay_order
+from stcnbuf.datasets.long_video import drift, replay_order
 from stcnbuf.io import read_label_png
 from tests.conftest import SHARED_DATA
 

@@ -4,10 +4,10 @@ import math
 import numpy as np
 import pytest
 
+from stcnbuf.apps.evaluate.evaluate import evaluate
 from stcnbuf.datasets.lvos import LVOSDataset
-from stcnbuf.apps.evaluate.app import evaluate
-from stcnbuf.scoring.scorer import score_jobs, sequence_job
 from stcnbuf.io.masks import read_label_png, write_label_png
+from stcnbuf.scoring.scorer import score_jobs, sequence_job
 from tests.conftest import compose, require_shared
 
 

@@ -1,6 +1,6 @@
 """The resized-frame path against STCN's: frame and mask resizing, what is written on annotated frames, nothing
 before the first annotation, and a whole YouTube-VOS-layout run against STCN's evaluation written out step by
-step (tests/stcn_youtube_reference.py)."""
+step (tests/datasets/stcn_youtube_reference.py)."""
 
 import cv2
 import numpy as np
@@ -10,11 +10,11 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
-from stcnbuf.engine.checkpoint import load_network_weights
+from stcnbuf.apps.evaluate.evaluate import evaluate
 from stcnbuf.datasets.frames import resize_frame, resize_labels, working_size
-from stcnbuf.apps.evaluate.app import evaluate
-from stcnbuf.io.masks import read_image, read_label_png
+from stcnbuf.engine.checkpoint import load_network_weights
 from stcnbuf.engine.model.aggregate import aggregate
+from stcnbuf.io.masks import read_image, read_label_png
 from tests.conftest import compose, require_shared, tiny_net
 from tests.datasets.stcn_youtube_reference import stcn_youtube
 from tests.datasets.test_datasets import youtube_fixture

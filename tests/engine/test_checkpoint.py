@@ -6,10 +6,10 @@ import pytest
 import torch
 import torchvision
 
+from stcnbuf.apps.checkpoint import main as checkpoint_main
 from stcnbuf.engine.build import build_network
 from stcnbuf.engine.checkpoint import (CheckpointError, export_original, guess_architecture, load_imagenet_backbones,
-                                load_network_weights, read_weights_file)
-from stcnbuf.engine.checkpoint import main as checkpoint_main
+                                       load_network_weights, read_weights_file)
 from stcnbuf.engine.model import STCN
 from tests.conftest import REPO, tiny_net
 
@@ -163,13 +163,13 @@ def test_imagenet_backbones_load_from_local_files(tmp_path, caplog):
 def test_export_command_writes_the_original_format(tmp_path):
     net = tiny_net(seed=4)
     torch.save({"state_dict": {"net." + k: v for k, v in net.state_dict().items()}}, tmp_path / "run.ckpt")
-    done = subprocess.run([sys.executable, "-m", "stcnbuf.engine.checkpoint", "export", str(tmp_path / "run.ckpt"),
+    done = subprocess.run([sys.executable, "-m", "stcnbuf.apps.checkpoint", "export", str(tmp_path / "run.ckpt"),
                            str(tmp_path / "out.pth")], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     plain = torch.load(tmp_path / "out.pth", weights_only=True)
     rebuilt = STCN(**guess_architecture(plain))
     rebuilt.load_state_dict(plain, strict=True)
     assert_same_state(net, rebuilt)
-    bad = subprocess.run([sys.executable, "-m", "stcnbuf.engine.checkpoint", "inspect", str(tmp_path / "nope.pth")],
+    bad = subprocess.run([sys.executable, "-m", "stcnbuf.apps.checkpoint", "inspect", str(tmp_path / "nope.pth")],
                          capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "not found" in bad.stderr

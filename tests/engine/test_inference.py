@@ -4,10 +4,10 @@ import torch
 
 from stcnbuf.engine import OfflineSegmenter, Segmenter, WriteMode
 from stcnbuf.engine.core import cpu_has_native_bf16
+from stcnbuf.engine.memory import BurnInTreatment, MemoryBank
+from stcnbuf.engine.orderings import bit_reversal_order, burn_in_order
 from stcnbuf.engine.preprocess import padding_for, unpad, pad
 from stcnbuf.engine.segmenter import key_confidence
-from stcnbuf.engine.orderings import bit_reversal_order, burn_in_order
-from stcnbuf.engine.memory import MemoryBank
 from tests.conftest import moving_squares, require_shared
 
 
@@ -135,7 +135,7 @@ def test_burn_in_frames_are_masked_where_the_prediction_is_unsure(net, video):
     frames, labels = video
     masked = {}
     for threshold in (0.0, 0.999):
-        memory = MemoryBank("unbounded", burn_in_confidence=threshold)
+        memory = MemoryBank("unbounded", burn_in=BurnInTreatment(confidence=threshold))
         offline = OfflineSegmenter(Segmenter(net, memory, mem_every=3), order="none", burn_in_passes=1)
         offline.run(frames, labels[0], init_frame=0)
         positions = memory.layout.positions

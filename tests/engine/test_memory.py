@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
+from stcnbuf.engine.memory import (POLICIES, BurnInTreatment, MemoryBank, MemoryFullError, check_burn_in_settings,
+                                   dense_topk_readout, key_bias, read_memory, topk_readout)
 from stcnbuf.lab import study
-from stcnbuf.engine.memory import (POLICIES, MemoryBank, MemoryFullError, dense_topk_readout, key_bias, read_memory,
-                            topk_readout)
 
 CK, CV, H, W = 4, 3, 2, 3
 P = H * W
@@ -313,7 +313,7 @@ def test_burn_in_entries_are_read_with_their_weight():
     """A burn-in frame read with weight w: its softmax weights are those of a plain read multiplied by w,
     renormalised (computed by hand from the L2 affinities)."""
     weight = 0.25
-    bank = MemoryBank("unbounded", burn_in_weight=weight)
+    bank = MemoryBank("unbounded", burn_in=BurnInTreatment(weight=weight))
     bank.add_objects(1)
     (k0, v0), (k1, v1) = frame(0), frame(1)
     bank.add(k0, v0, 0, annotated=True)
@@ -339,7 +339,7 @@ def test_burn_in_entries_are_read_with_their_weight():
 
 
 def test_unconfident_burn_in_positions_are_never_read():
-    bank = MemoryBank("random_pixel", capacity=4, burn_in_confidence=0.8)
+    bank = MemoryBank("random_pixel", capacity=4, burn_in=BurnInTreatment(confidence=0.8))
     fill(bank, 1, annotated_first=True)
     key, values = frame(5)
     confidence = torch.tensor([[0.9, 0.5, 0.8], [0.79, 1.0, 0.1]])
@@ -358,7 +358,7 @@ def test_unconfident_burn_in_positions_are_never_read():
 def test_a_memory_of_unsure_burn_in_frames_still_reads_finite_values():
     """Annotated frames unpinned and evicted: what is left is burn-in frames predicted with no confidence at
     all; each keeps its most confident position readable, so reads never average over -inf alone."""
-    bank = MemoryBank("fifo", capacity=2, pin_annotated=False, burn_in_confidence=0.5)
+    bank = MemoryBank("fifo", capacity=2, pin_annotated=False, burn_in=BurnInTreatment(confidence=0.5))
     fill(bank, 1, annotated_first=True)
     for i in (1, 2):
         bank.add(*frame(i), i, burn_in=True, confidence=torch.zeros(H, W))
@@ -374,7 +374,7 @@ def test_burn_in_frames_are_evicted_first(policy):
     lost_without = 0
     for seed in range(6):
         for evict_first in (True, False):
-            bank = MemoryBank(policy, capacity=4, seed=seed, burn_in_evict_first=evict_first)
+            bank = MemoryBank(policy, capacity=4, seed=seed, burn_in=BurnInTreatment(evict_first=evict_first))
             bank.add_objects(1)
             for i, burn_in in enumerate((False, False, True, True)):
                 bank.add(*frame(i), i, annotated=i == 0, burn_in=burn_in)
@@ -393,16 +393,17 @@ def test_burn_in_frames_are_evicted_first(policy):
 
 def test_burn_in_settings_are_checked_and_part_of_a_snapshot():
     with pytest.raises(ValueError, match="burn_in_weight must be in"):
-        MemoryBank("fifo", capacity=2, burn_in_weight=0)
+        MemoryBank("fifo", capacity=2, burn_in=BurnInTreatment(weight=0))
     with pytest.raises(ValueError, match="burn_in_confidence must be in"):
-        MemoryBank("fifo", capacity=2, burn_in_confidence=1.0)
+        check_burn_in_settings(0.5, 1.0)
     with pytest.raises(ValueError, match="burn_in_weight must be in"):
         study.treatments(weight=2.0)
-    bank = MemoryBank("fifo", capacity=3, burn_in_evict_first=True)
+    evict_first = BurnInTreatment(evict_first=True)
+    bank = MemoryBank("fifo", capacity=3, burn_in=evict_first)
     fill(bank, 1, annotated_first=True)
     bank.add(*frame(1), 1, burn_in=True)
     state = bank.state_dict()
-    other = MemoryBank("fifo", capacity=3, burn_in_evict_first=True)
+    other = MemoryBank("fifo", capacity=3, burn_in=evict_first)
     other.load_state_dict(state)
     assert other.stats()["stored_burn_in_frames"] == 1
     with pytest.raises(ValueError, match="does not fit"):

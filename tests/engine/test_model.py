@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F

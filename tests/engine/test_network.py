@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from stcnbuf.engine import Segmenter, core
+from stcnbuf.engine.memory import MemoryBank
 from stcnbuf.engine.network import fold_batchnorm, foldable_pairs, inference_network
 from stcnbuf.engine.prediction import channel_argmax
-from stcnbuf.engine.memory import MemoryBank
 from tests.conftest import moving_squares, tiny_net
 
 

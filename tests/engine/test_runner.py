@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from stcnbuf.engine import Action, Segmenter, RunStats, offline_plan, run_plan, stream_plan, written_labels
 from stcnbuf.engine.frame_source import FrameSource
-from stcnbuf.engine import (Action, Segmenter, RunStats, offline_plan, run_plan, stream_plan,
-                               written_labels)
 from stcnbuf.engine.labels import Annotation
 from stcnbuf.engine.memory import MemoryBank
 from tests.conftest import moving_squares

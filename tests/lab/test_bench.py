@@ -1,15 +1,21 @@
+import inspect
 import json
+import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from stcnbuf.lab.bench.compare import ENGINE_SIDES
-from stcnbuf.lab.bench.machine import FLAGS_OF_INTEREST, machine_info, machine_line
-from stcnbuf.lab.bench.reference import OriginalSTCN
-from stcnbuf.lab.bench.rounds import alternate, ratio, rounds_table, summary
 from stcnbuf.engine import Segmenter
 from stcnbuf.engine.memory import MemoryBank
+from stcnbuf.lab.bench import parts
+from stcnbuf.lab.bench.__main__ import PARTS, SUBCOMMANDS, parse
+from stcnbuf.lab.bench.compare import ENGINE_SIDES
+from stcnbuf.lab.bench.machine import FLAGS_OF_INTEREST, machine_info, machine_line
+from stcnbuf.lab.bench.parts import STREAM_OPTIONS
+from stcnbuf.lab.bench.reference import OriginalSTCN
+from stcnbuf.lab.bench.rounds import alternate, ratio, rounds_table, summary
 from tests.conftest import REPO, moving_squares, tiny_net
 
 
@@ -98,3 +104,32 @@ def test_the_prepared_gpu_run_measures_memory_against_length_and_the_fps_grid(tm
     assert [(r["objects"], r["precision"]) for r in runs] == [(1, "fp32"), (1, "bf16"), (3, "fp32"), (3, "bf16")]
     assert all(r["fps"] > 0 and len(r["seconds"]) == 6 for r in runs)
     assert "| objects | precision | compile | FPS |" in done.stdout
+
+
+def test_every_subcommand_has_the_options_its_parts_read_and_no_other():
+    """Each subcommand parses exactly the options of the parts it runs (``all`` those of its five parts)."""
+    helpers = ("_stream_config", "_caption", "_with_machine", "_write")
+    read_by = {}
+    for part, run in PARTS.items():
+        source = inspect.getsource(run)
+        source += "".join(inspect.getsource(getattr(parts, h)) for h in helpers if f"{h}(" in source)
+        read_by[part] = set(re.findall(r"args\.(\w+)", source)) | {"quick"}
+    for name, (_, run, _) in SUBCOMMANDS.items():
+        given = set(vars(parse([name]))) - {"what"}
+        read = set().union(*(read_by[part] for part in run))
+        optional = set(STREAM_OPTIONS) & given   # read where present (``_stream_config``)
+        assert read <= given and given - read <= optional, (name, read - given, given - read - optional)
+    assert set(vars(parse(["evaluator"]))) == {"what", "out", "quick", "shared_data"}
+
+
+def test_the_subcommand_comes_first_defaults_to_all_and_refuses_options_of_others(capsys):
+    args = parse(["--quick", "--out", "x"])
+    assert args.what == "all" and args.capacity == 3 and args.rounds == 2 and args.frames == [10, 20]
+    assert parse(["fps", "--quick"]).fps_frames == 6
+    with pytest.raises(SystemExit):
+        parse(["stream", "--rounds", "2"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        parse(["scoring", "--help"])
+    text = capsys.readouterr().out
+    assert "--scoring-frames" in text and "--rounds" in text and "--policies" not in text

@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from stcnbuf.lab import study
-from stcnbuf.lab.study import StudyRun, collect, study_runs, write_summary
-from tests.conftest import REPO
+from stcnbuf.lab.study.__main__ import main
+from stcnbuf.lab.study.grid import BOUNDED, default_grid, memory_preset
+from stcnbuf.lab.study.runner import MACHINE_FILE
+from stcnbuf.lab.study.runs import StudyRun, study_runs, treatments
+from stcnbuf.lab.study.summary import collect, write_summary
+from tests.conftest import REPO, compose
 
 
 def test_the_study_runs_every_policy_and_capacity_then_burn_in():
@@ -21,7 +24,7 @@ def test_the_study_runs_every_policy_and_capacity_then_burn_in():
         "inference.order=strided", "memory.burn_in_confidence=0.9"]
     assert [r.name for r in study_runs(["fifo"], [4], unbounded=False, orders=[], every_frame_orders=[],
                                        treatment_orders=["random"],
-                                       burn_in_treatments=study.treatments(0.25, kinds=["weight"]))] == [
+                                       burn_in_treatments=treatments(0.25, kinds=["weight"]))] == [
         "fifo-c4", "random_pixel-c16-burn1-random-weight0.25"]
     assert by_name["fifo-c8"].overrides() == ["memory=fifo", "memory.capacity=8", "inference=online"]
     assert by_name["random_pixel-c64"].overrides()[0] == "memory=buffer"
@@ -39,6 +42,21 @@ def test_the_study_runs_every_policy_and_capacity_then_burn_in():
     assert len(seeded) == 4 + 2 + 2
 
 
+def test_the_default_grid_is_the_one_of_the_sweeps_it_extends():
+    """Policy x capacity from sweep=long_buffer, burn-in from sweep=long_burn_in, as Hydra composes them."""
+    grid = default_grid()
+    online = compose("eval", ["sweep=long_buffer"], return_hydra_config=True)
+    offline = compose("eval", ["sweep=long_burn_in"], return_hydra_config=True)
+    assert online.hydra.runtime.choices.data == offline.hydra.runtime.choices.data == grid.data
+    presets = online.hydra.sweeper.params.memory.split(",")
+    assert [compose("eval", [f"memory={preset}"]).memory.policy for preset in presets] == list(grid.policies)
+    assert [int(c) for c in online.hydra.sweeper.params["memory.capacity"].split(",")] == list(grid.capacities)
+    assert (offline.memory.policy,) == grid.burn_in_policies and offline.memory.capacity == grid.reference_capacity
+    assert [int(n) for n in offline.hydra.sweeper.params["inference.burn_in_passes"].split(",")] == list(grid.passes)
+    assert offline.hydra.sweeper.params["inference.order"].split(",") == list(grid.orders)
+    assert all(compose("eval", [f"memory={memory_preset(p)}"]).memory.policy == p for p in BOUNDED)
+
+
 @pytest.mark.parametrize("kwargs,message", [({"policies": ["lru"]}, "unknown bounded policies"),
                                             ({"orders": ["backwards"]}, "unknown burn-in orders"),
                                             ({"treatment_orders": ["sideways"]}, "unknown burn-in orders")])
@@ -46,7 +64,7 @@ def test_unknown_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         study_runs(**kwargs)
     with pytest.raises(ValueError, match="unknown burn-in treatments"):
-        study.treatments(kinds=["forget"])
+        treatments(kinds=["forget"])
 
 
 def _fake_run(runs_dir, name, jf, objects, complete=True, dataset="synthetic_long"):
@@ -86,7 +104,7 @@ def test_summary_gives_each_event_the_score_of_its_object(tmp_path):
     assert fifo["J&F absence"] == pytest.approx(40.0)   # ((0.2 + 0.4) / 2 + (0.4 + 0.6) / 2) / 2
     assert fifo["J&F drift"] == pytest.approx(55.0) and fifo["J&F late"] == pytest.approx(55.0)
     assert fifo["J&F-by-tenth"] == [50.0] * 10
-    (tmp_path / study.MACHINE_FILE).write_text("Some CPU (avx2), 2 physical cores\n")
+    (tmp_path / MACHINE_FILE).write_text("Some CPU (avx2), 2 physical cores\n")
     md = write_summary(runs, tmp_path / "docs", tmp_path, "study --out docs -- model.checkpoint=x.ckpt").read_text()
     assert "| fifo | 4 | 1 | 0 | 50.0 | 48.0 | 52.0 | 40.0 | 55.0 | 65.0 | 55.0 | 10.0 | 900.0 |" in md
     assert "| random_pixel | 16 | 1 | none | False |  | 40.0 |" in md and "Some CPU (avx2)" in md
@@ -124,7 +142,7 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
             "--", f"model.checkpoint={tiny_checkpoint}",
             f"paths.data_dir={tmp_path / 'data'}",
             "data.frames=[200]", "data.absence=60", "data.height=64", "data.width=96", "logger=none", "workers=1"]
-    assert study.main(args) == 0
+    assert main(args) == 0
     rows = list(csv.DictReader(open(out / "study.csv")))
     assert [r["run"] for r in rows] == ["fifo-c3", "random_pixel-c16-burn1-strided",
                                         "random_pixel-c16-burn1-none-confident0.9"]
@@ -138,5 +156,5 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
     assert sorted(p.name for p in out.iterdir()) == ["burn_in.png", "capacity.png", "over_time.png", "study.csv",
                                                      "study.md"]
     before = (runs_dir / "fifo-c3" / "metrics.json").stat().st_mtime_ns
-    assert study.main(args) == 0                        # finished runs are kept, not run again
+    assert main(args) == 0                        # finished runs are kept, not run again
     assert (runs_dir / "fifo-c3" / "metrics.json").stat().st_mtime_ns == before

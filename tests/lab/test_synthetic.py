@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stcnbuf.io import DAVIS_PALETTE, read_image, read_label_png
 from stcnbuf.lab.synthetic import default as synthetic
 from stcnbuf.lab.synthetic.default import (SPLITS, SyntheticConfig, ensure_synthetic_dataset, generate_sequence,
-                                    write_dataset)
-from stcnbuf.io import DAVIS_PALETTE, read_image, read_label_png
+                                           write_dataset)
+from stcnbuf.lab.synthetic.scene import drifting_offsets
+from stcnbuf.lab.synthetic.shapes import SHAPE_KINDS, shape_outlines
 
 TINY = SyntheticConfig(seed=3, height=64, width=96, train_sequences=2, train_frames=8, val_sequences=1,
                        val_frames=6, long_sequences=1, long_frames=12, max_objects=3)
@@ -146,7 +148,7 @@ def behaviour():
     """Per sequence: frames (T×H×W×3), labels (T×H×W), full per-object masks and the z-order."""
     out = []
     for index in range(BEHAVIOUR.train_sequences):
-        scene = synthetic._Scene(BEHAVIOUR, "train", index)
+        scene = synthetic._DefaultScene(BEHAVIOUR, "train", index)
         frames, labels, full = [], [], []
         for t in range(scene.num_frames):
             image, label, masks = scene.render(t, masks=True)
@@ -210,10 +212,10 @@ def test_every_shape_kind_fills_within_its_radius_and_rings_have_a_hole():
     rng = np.random.default_rng(0)
     size, radius = 81, 36.0
     centre = (size - 1) / 2
-    for kind in synthetic.SHAPE_KINDS:
+    for kind in SHAPE_KINDS:
         for _ in range(5):
             alpha = np.zeros((size, size), np.uint8)
-            for outline, value in synthetic._shape_outlines(rng, radius, kind):
+            for outline, value in shape_outlines(rng, radius, kind):
                 cv2.fillPoly(alpha, [np.round((outline + centre) * 16).astype(np.int32)], value, cv2.LINE_AA, shift=4)
             ys, xs = np.nonzero(alpha > 127)
             assert len(ys) > 30, kind
@@ -224,10 +226,10 @@ def test_every_shape_kind_fills_within_its_radius_and_rings_have_a_hole():
 
 def test_drifting_fields_move_straight_then_turn_back_within_their_margin():
     t = np.arange(100, dtype=np.float64)
-    pad, offsets = synthetic.drifting_offsets(t, np.array([0.5, -1.0]), limit=1000)
+    pad, offsets = drifting_offsets(t, np.array([0.5, -1.0]), limit=1000)
     assert pad == 102 and offsets[0].tolist() == [102, 102] and offsets[-1].tolist() == [151, 3]
     t = np.arange(5000, dtype=np.float64)
-    pad, offsets = synthetic.drifting_offsets(t, np.array([2.0, 0.0]), limit=300)
+    pad, offsets = drifting_offsets(t, np.array([2.0, 0.0]), limit=300)
     assert pad == 302 and offsets.min() >= 1 and offsets.max() <= 2 * pad - 1      # the field stays small
     steps = np.abs(np.diff(offsets[:, 0]))
     assert steps.max() <= 2 and (np.diff(offsets[:, 0]) < 0).any()              # it turns back, no jumps
@@ -238,7 +240,7 @@ def wide_scenes():
     """Scenes of the default train split at 96×160, for the widened variety (distractors, bending, sensor)."""
     config = SyntheticConfig(seed=0, height=96, width=160, train_sequences=16, train_frames=24, val_sequences=0,
                              long_sequences=0)
-    return [synthetic._Scene(config, "train", i) for i in range(config.train_sequences)]
+    return [synthetic._DefaultScene(config, "train", i) for i in range(config.train_sequences)]
 
 
 def test_distractors_are_unlabelled_and_hide_what_is_behind_them(wide_scenes):
@@ -305,7 +307,7 @@ def test_ensure_generates_then_reuses(tmp_path, caplog):
     path = ensure_synthetic_dataset(TINY, tmp_path)
     assert path == tmp_path / f"synthetic-{TINY.key()}" and (path / "synthetic.json").is_file()
     before = mtimes(path)
-    with caplog.at_level(logging.INFO, logger="stcnbuf.lab.synthetic.default"):
+    with caplog.at_level(logging.INFO, logger="stcnbuf.lab.synthetic.cache"):
         assert ensure_synthetic_dataset(TINY, tmp_path) == path
     assert mtimes(path) == before
     assert any("reusing" in r.getMessage() for r in caplog.records)
@@ -376,13 +378,3 @@ def test_folders_of_killed_generations_are_removed(tmp_path):
         (folder / "JPEGImages").mkdir(parents=True)
     ensure_synthetic_dataset(TINY, tmp_path)
     assert not killed.exists() and running.exists() and elsewhere.exists()
-
-
-def test_command_line(tmp_path, capsys):
-    args = ["--root", str(tmp_path)]
-    for name, value in TINY.as_dict().items():
-        args += [f"--{name.replace('_', '-')}", str(value)]
-    assert synthetic.main(args) == 0
-    path = tmp_path / f"synthetic-{TINY.key()}"
-    assert capsys.readouterr().out.strip().splitlines()[-1] == str(path)
-    assert (path / "ImageSets/2017/long.txt").read_text() == "long_000\n"

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from stcnbuf.lab.synthetic import long as synthetic_long
-from stcnbuf.lab.synthetic.long import (EVENTS, LongSyntheticConfig, LongSyntheticDataset, _LongScene,
-                                         ensure_long_dataset, sequence_name)
+from stcnbuf.lab.synthetic.long import EVENTS, LongSyntheticConfig, LongSyntheticDataset, _LongScene, sequence_name
 
 SMALL = LongSyntheticConfig(seed=3, height=96, width=160, frames=(700, 400), absence=120)
 
@@ -143,10 +142,3 @@ def test_dataset_is_written_once_reused_and_read_with_late_objects(tmp_path):
     LongSyntheticDataset(tmp_path, **SMALL.as_dict())
     assert (root / synthetic_long.META_FILE).stat().st_mtime_ns == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [root.name]
-
-
-def test_command_line(tmp_path, capsys):
-    args = ["--root", str(tmp_path), "--height", "64", "--width", "96", "--frames", "200", "--absence", "60"]
-    assert synthetic_long.main(args) == 0
-    config = LongSyntheticConfig(height=64, width=96, frames=(200,), absence=60)
-    assert capsys.readouterr().out.strip().splitlines()[-1] == str(ensure_long_dataset(config, tmp_path))

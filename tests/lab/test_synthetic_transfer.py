@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from stcnbuf.io import read_label_png
 from stcnbuf.lab.synthetic import transfer as synthetic_transfer
 from stcnbuf.lab.synthetic.transfer import (MIN_VISIBLE, TransferConfig, TransferSyntheticDataset, _Stage,
-                                             ensure_transfer_dataset, generate_sequence)
-from stcnbuf.io import read_label_png
+                                            ensure_transfer_dataset, generate_sequence)
 
 TINY = TransferConfig(height=72, width=128, num_sequences=3, frames=12)
 
@@ -93,10 +93,3 @@ def test_written_as_davis_and_read_back(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     TransferSyntheticDataset(tmp_path, **TINY.as_dict())            # reused, not rewritten
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
-
-
-def test_command_line(tmp_path, capsys):
-    args = ["--root", str(tmp_path), "--height", "72", "--width", "128", "--num-sequences", "1", "--frames", "3"]
-    assert synthetic_transfer.main(args) == 0
-    path = capsys.readouterr().out.strip().splitlines()[-1]
-    assert (tmp_path / path.split("/")[-1] / "ImageSets/2017/val.txt").read_text() == "transfer_000\n"

@@ -17,11 +17,11 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
+from stcnbuf.io import read_label_png, write_label_png
 from stcnbuf.scoring import (GLOBAL_COLUMNS, SequenceJob, boundary_f, jaccard, official_decay, score_jobs,
-                                score_sequence, seg2bmap, statistics, write_global_csv, write_per_sequence_csv)
+                             score_sequence, seg2bmap, statistics, write_global_csv, write_per_sequence_csv)
 from stcnbuf.scoring.metrics import disk, tolerance_radius
 from stcnbuf.scoring.scorer import LVOS_COLUMNS
-from stcnbuf.io import read_label_png, write_label_png
 from tests.conftest import SHARED_DATA
 
 REAL_SEQUENCES = ("blackswan", "car-shadow", "dog", "libby")
@@ -357,7 +357,7 @@ def test_scoring_command_on_real_davis_2016(tmp_path):
     gt_root, pred_root = SHARED_DATA / "davis2016", SHARED_DATA / "davis2017-osvos"
     if not (gt_root.is_dir() and pred_root.is_dir()):
         pytest.skip(f"real test data not found at {SHARED_DATA} (DAVIS 2016 ground truth and OSVOS predictions)")
-    command = [sys.executable, "-m", "stcnbuf.scoring", "--gt-root", str(gt_root), "--pred-root", str(pred_root),
+    command = [sys.executable, "-m", "stcnbuf.apps.score", "--gt-root", str(gt_root), "--pred-root", str(pred_root),
                "--out", str(tmp_path), "--workers", "2"]
     refused = subprocess.run(command, capture_output=True, text=True)
     assert refused.returncode != 0 and "--allow-missing" in refused.stderr

@@ -14,19 +14,19 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from torch.utils.data import DataLoader
 
-from stcnbuf.engine.checkpoint import CheckpointError, export_original, load_network_weights
-from stcnbuf.training.augmentation import (AugmentConfig, augment_clip, crop_box, draw_color_jitter, random_tps_warp,
-                                  static_clip, tps_displacement)
-from stcnbuf.training.clips import (ClipBatchSampler, ClipDataset, ClipKey, ClipSpec, Curriculum, RawClip,
-                                RepeatedSource, StaticImageSource, VideoClipSource, read_subset,
-                                sample_frame_indices)
+from stcnbuf.apps.train.train import train
 from stcnbuf.datasets.davis import DavisDataset
-from stcnbuf.lab.synthetic.default import SyntheticConfig, write_dataset
-from stcnbuf.lab.synthetic.dataset import SyntheticDataset
 from stcnbuf.engine import Segmenter
+from stcnbuf.engine.checkpoint import CheckpointError, export_original, load_network_weights
 from stcnbuf.engine.memory import MemoryBank
 from stcnbuf.engine.model import STCN
-from stcnbuf.apps.train.app import train
+from stcnbuf.lab.synthetic.dataset import SyntheticDataset
+from stcnbuf.lab.synthetic.default import SyntheticConfig, write_dataset
+from stcnbuf.training.augmentation import (AugmentConfig, augment_clip, crop_box, draw_color_jitter, random_tps_warp,
+                                           static_clip, tps_displacement)
+from stcnbuf.training.clips import (ClipBatchSampler, ClipDataset, ClipKey, ClipSpec, Curriculum, RawClip,
+                                    RepeatedSource, StaticImageSource, VideoClipSource, read_subset,
+                                    sample_frame_indices)
 from stcnbuf.training.losses import BootstrappedCE
 from stcnbuf.training.module import VOSTrainingModule
 from tests.conftest import REPO, compose, require_shared, tiny_net

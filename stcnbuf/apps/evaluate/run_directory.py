@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from stcnbuf.io.atomic import atomic_write_text, remove_leftovers
 from stcnbuf.datasets.sequence import VideoSequence
+from stcnbuf.io.atomic import atomic_write_text, remove_leftovers
 from stcnbuf.runs.inputs import content_digests, file_stamps
 from stcnbuf.runs.record import claim_folder, fingerprint
 

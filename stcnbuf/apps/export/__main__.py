@@ -17,12 +17,12 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from stcnbuf.datasets.video import VideoSource
 from stcnbuf.apps.export.formats import (write_matte_videos, write_object_pngs, write_palette_pngs, write_rgba_mattes,
-                                    youtube_vis_results)
+                                         youtube_vis_results)
+from stcnbuf.apps.segment.view import reader_options
+from stcnbuf.datasets.video import VideoSource
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.rle import read_rle_file
-from stcnbuf.apps.segment.view import reader_options
 
 FORMATS = ("davis", "sav", "youtube-vis", "rgba", "matte", "onnx")
 NEEDS_VIDEO = ("rgba",)

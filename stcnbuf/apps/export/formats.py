@@ -19,11 +19,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from stcnbuf.apps.segment.render import check_fit, even_frame
 from stcnbuf.datasets.video import VideoSource
 from stcnbuf.io.atomic import atomic_write
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.io.rle import RLEFile, rle_to_json
-from stcnbuf.apps.segment.render import check_fit, even_frame
 
 BINARY_PALETTE = bytes([0, 0, 0, 255, 255, 255]) + bytes(254 * 3)  #: 0 black, 1 white
 Progress = Optional[Callable[[int], None]]

@@ -10,9 +10,9 @@ from omegaconf import DictConfig
 
 from stcnbuf.datasets.frames import resize_labels
 from stcnbuf.datasets.video import VideoSource
+from stcnbuf.engine.labels import Annotation, object_ids_in, void_hint
 from stcnbuf.io.masks import image_size, read_label_png, require_size
 from stcnbuf.io.rle import is_rle_file, read_mask_json
-from stcnbuf.engine.labels import Annotation, object_ids_in, void_hint
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ Annotations = Dict[int, Annotation]
 
 def initial_frames(init: DictConfig, num_frames: int) -> List[int]:
     """``init.frame`` as a list of frame indices in the order given (default: the middle frame)."""
-    frames = init.get("frame")
+    frames = init.frame
     frames = [num_frames // 2] if frames is None else ([frames] if isinstance(frames, int) else list(frames))
     for frame in frames:
         if not 0 <= int(frame) < num_frames:
@@ -34,7 +34,7 @@ def initial_frames(init: DictConfig, num_frames: int) -> List[int]:
 
 def initial_mask_files(init: DictConfig) -> List[str]:
     """The mask files ``init.mask`` names (none for the other methods)."""
-    if init.get("method") != "mask":
+    if init.method != "mask":
         return []
     return [str(init.mask)] if isinstance(init.mask, str) else [str(m) for m in init.mask]
 
@@ -68,17 +68,17 @@ def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) ->
 
 
 def _from_proposals(init: DictConfig, frame_index: int, source: VideoSource, device: str) -> Annotations:
-    from stcnbuf.apps.segment.init.maskrcnn import filter_proposals, load_maskrcnn, propose, proposals_to_label_map
+    from stcnbuf.apps.segment.proposals.maskrcnn import filter_proposals, load_maskrcnn, propose, proposals_to_label_map
 
     frame = next(iter(source.iterate([frame_index])))
     proposals = propose(load_maskrcnn(init.weights, device), frame, device)
-    classes = list(init.classes) if init.get("classes") else None
-    proposals = filter_proposals(proposals, classes, init.score_threshold, init.get("max_objects"))
+    classes = list(init.classes) if init.classes else None
+    proposals = filter_proposals(proposals, classes, init.score_threshold, init.max_objects)
     passed = f"{len(proposals)} proposal(s) passed init.classes={classes} and init.score_threshold={init.score_threshold}"
     if init.method == "click":
-        from stcnbuf.apps.segment.init.selection import selection_from_clicks
+        from stcnbuf.apps.segment.proposals.selection import selection_from_clicks
 
-        if init.get("clicks"):
+        if init.clicks:
             chosen = selection_from_clicks(proposals, [tuple(c) for c in init.clicks], init.mask_threshold)
             if len(proposals) and not chosen:
                 raise ValueError(f"no object to track on frame {frame_index}: {passed}, but the clicks "
@@ -86,11 +86,11 @@ def _from_proposals(init: DictConfig, frame_index: int, source: VideoSource, dev
                                  "selected object unselects it; clicks are (x, y) pixels of the frame at the working "
                                  f"size {source.working_size[1]}×{source.working_size[0]})")
         else:
-            from stcnbuf.apps.segment.init.click import select_by_clicking
+            from stcnbuf.apps.segment.proposals.click import select_by_clicking
 
             chosen = select_by_clicking(frame, proposals)
         proposals = proposals.subset(chosen)
-    labels, ids = proposals_to_label_map(proposals, init.mask_threshold, init.cleanup, init.get("min_area", 0),
+    labels, ids = proposals_to_label_map(proposals, init.mask_threshold, init.cleanup, init.min_area,
                                          sort_by_score=init.method != "click")
     if not ids:
         raise ValueError(f"no object to track on frame {frame_index}: {passed}")

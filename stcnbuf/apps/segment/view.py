@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from stcnbuf.apps.segment.render import render_overlay
 from stcnbuf.datasets.video import VideoSource
 from stcnbuf.io.overlay import overlay
 from stcnbuf.io.rle import read_rle_file
-from stcnbuf.apps.segment.render import render_overlay
 
 
 def show(rle, source: VideoSource) -> None:

@@ -11,11 +11,11 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stcnbuf.apps.evaluate.app import evaluate_dataset
-from stcnbuf.scoring.baseline import copy_first_mask
+from stcnbuf.apps.evaluate.evaluate import evaluate_dataset
 from stcnbuf.io.atomic import atomic_write_bytes
 from stcnbuf.io.masks import read_label_png
 from stcnbuf.io.overlay import grid, overlay
+from stcnbuf.scoring.baseline import copy_first_mask
 
 
 def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, out_dir: Path) -> Dict[str, Any]:

@@ -1,32 +1,30 @@
-"""The memory bank: preallocated key/value storage, replacement policies, a temporary ring and objects.
+"""The memory bank: preallocated key/value storage, a temporary ring and objects, under a replacement policy.
 
 Storage is a single set of row tensors: rows ``[0, T)`` hold the temporary ring (``temp_size`` frames of
 ``P`` positions each), rows ``[T, T + R)`` the permanent memory, filled as a prefix and then rewritten in
-place by the replacement policy. A read looks at rows ``[0, T + used)``; rows that must not be read (an
-empty ring slot, rows older than an object's first annotation, unconfident burn-in positions) get an affinity
-bias of ``-inf``; burn-in rows read with a weight get ``log(weight)`` added to theirs.
+place where the replacement policy (:mod:`~stcnbuf.engine.memory.policies`) says. A read looks at rows
+``[0, T + used)``; rows that must not be read (an empty ring slot, rows older than an object's first
+annotation, unconfident burn-in positions) get an affinity bias of ``-inf``; burn-in rows read with a weight
+get ``log(weight)`` added to theirs (:class:`~stcnbuf.engine.memory.burn_in.BurnInTreatment`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
+from stcnbuf.engine.memory.burn_in import BurnInTreatment
+from stcnbuf.engine.memory.policies import PermanentMemory, ReplacementPolicy, policy_class
 from stcnbuf.engine.memory.read import key_bias, read_memory
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("unbounded", "random_pixel", "random_frame", "fifo", "reservoir")
 _INITIAL_UNBOUNDED_FRAMES = 8
-
-
-class MemoryFullError(RuntimeError):
-    """Raised when every stored frame is pinned and a new frame must be stored."""
 
 
 @dataclass(frozen=True)
@@ -43,58 +41,41 @@ class MemoryLayout:
         return self.height * self.width
 
 
-def check_burn_in_settings(weight: float, confidence: float) -> None:
-    """Refuse a ``burn_in_weight`` outside (0, 1] and a ``burn_in_confidence`` outside [0, 1)."""
-    if not 0 < weight <= 1:
-        raise ValueError(f"memory.burn_in_weight must be in (0, 1], got {weight}")
-    if not 0 <= confidence < 1:
-        raise ValueError(f"memory.burn_in_confidence must be in [0, 1), got {confidence}")
-
-
 class MemoryBank:
     """Key/value memory of past frames under a replacement policy.
 
     Args:
-        policy: ``unbounded`` (STCN: every memory frame is kept), ``random_pixel`` (each new pixel entry
-            overwrites a random stored pixel slot), ``random_frame`` (a new frame overwrites a random stored
-            frame), ``fifo`` (the oldest frame goes) or ``reservoir`` (a uniform sample over all history).
+        policy: the name of a registered replacement policy (:data:`~stcnbuf.engine.memory.POLICIES`):
+            ``unbounded`` (STCN: every memory frame is kept), ``random_pixel`` (each new pixel entry overwrites
+            a random stored pixel slot), ``random_frame`` (a new frame overwrites a random stored frame),
+            ``fifo`` (the oldest frame goes), ``reservoir`` (a uniform sample over all history), or another.
         capacity: frames in permanent memory (annotated frames included); required by bounded policies.
         temp_size: frames in the temporary ring of the most recent non-memory frames; every permanent
             write empties the ring (STCN's "last frame" slot is ``temp_size=1``).
         pin_annotated: annotated frames are never evicted.
         seed: seed of the generator behind every random choice.
-        burn_in_weight: the weight of entries written by burn-in visits (temporary ones included) in a read:
-            ``log(weight)`` is added to their affinity, so their share of the softmax is multiplied by it
-            before normalisation, and they are less likely among the top-k (1: like any other entry).
-        burn_in_evict_first: a bounded policy replaces burn-in entries before any other (``reservoir`` may
-            still discard the new frame instead).
-        burn_in_confidence: only the positions of a burn-in frame whose prediction is at least this confident
-            (see :meth:`add`) can be read, and always its most confident one (0: all). The others keep their
-            slots until the policy replaces them.
+        burn_in: the treatment of entries written by burn-in visits (default: like any other).
         device, dtype: where and in which precision keys and values are stored.
+
+    Attributes:
+        policy: the :class:`~stcnbuf.engine.memory.policies.ReplacementPolicy`, made afresh at every :meth:`reset`.
     """
 
     def __init__(self, policy: str = "unbounded", capacity: Optional[int] = None, temp_size: int = 0,
-                 pin_annotated: bool = True, seed: int = 0, burn_in_weight: float = 1.0,
-                 burn_in_evict_first: bool = False, burn_in_confidence: float = 0.0,
+                 pin_annotated: bool = True, seed: int = 0, burn_in: BurnInTreatment = BurnInTreatment(),
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        if policy not in POLICIES:
-            raise ValueError(f"unknown memory policy {policy!r}; choose one of {', '.join(POLICIES)}")
-        if policy == "unbounded":
+        self._policy_class = policy_class(policy)
+        if not self._policy_class.bounded:
             if capacity is not None:
-                log.warning("memory.capacity=%s is ignored with policy=unbounded", capacity)
+                log.warning("memory.capacity=%s is ignored with policy=%s", capacity, policy)
                 capacity = None
-            if burn_in_evict_first:
-                log.warning("memory.burn_in_evict_first is ignored with policy=unbounded (nothing is evicted)")
+            if burn_in.evict_first:
+                log.warning("memory.burn_in_evict_first is ignored with policy=%s (nothing is evicted)", policy)
         elif capacity is None or int(capacity) < 1:
             raise ValueError(f"policy={policy} needs memory.capacity >= 1 (frames), got {capacity!r}")
         if temp_size < 0:
             raise ValueError(f"memory.temp_size must be >= 0, got {temp_size}")
-        check_burn_in_settings(burn_in_weight, burn_in_confidence)
-        self.burn_in_weight = float(burn_in_weight)
-        self.burn_in_evict_first = bool(burn_in_evict_first)
-        self.burn_in_confidence = float(burn_in_confidence)
-        self.policy = policy
+        self.burn_in = burn_in
         self.capacity = None if capacity is None else int(capacity)
         self.temp_size = int(temp_size)
         self.pin_annotated = bool(pin_annotated)
@@ -106,15 +87,15 @@ class MemoryBank:
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """Forget every frame and object and reseed the generator."""
+        """Forget every frame and object, reseed the generator and make the policy afresh."""
         self.generator.manual_seed(self.seed)
+        self.policy: ReplacementPolicy = self._policy_class()
         self.layout: Optional[MemoryLayout] = None
         self._object_start: List[int] = []
         self._step = 0
         self._used = 0
         self._ring_next = 0
         self._ring_count = 0
-        self._offered = 0
         self._writes = 0
         self._discarded = 0
         self._keys = torch.empty(0, 0, device=self.device, dtype=self.dtype)
@@ -131,12 +112,13 @@ class MemoryBank:
         return len(self._object_start)
 
     @property
-    def bounded(self) -> bool:
-        return self.policy != "unbounded"
-
-    @property
     def _ring_rows(self) -> int:
         return self.temp_size * (self.layout.positions if self.layout else 0)
+
+    @property
+    def _used_rows(self) -> slice:
+        """The permanent rows in use."""
+        return slice(self._ring_rows, self._ring_rows + self._used)
 
     @property
     def _permanent_rows(self) -> int:
@@ -178,12 +160,12 @@ class MemoryBank:
             frame_index: the frame's index in the video (kept for statistics).
             temporary: write into the temporary ring instead of permanent memory.
             annotated: the frame carries given masks (pinned when ``pin_annotated``).
-            burn_in: the frame was segmented by a burn-in visit (``burn_in_*`` apply to its entries).
+            burn_in: the frame was segmented by a burn-in visit (the bank's ``burn_in`` treatment applies).
             confidence: ``[h, w]`` how confident the frame's prediction is at each position (0..1); needed
-                for a burn-in frame when ``burn_in_confidence > 0``.
+                for a burn-in frame when ``burn_in.needs_confidence``.
 
         Returns:
-            whether the frame was stored (``reservoir`` may discard a frame).
+            whether the frame was stored (a policy may discard a frame: ``reservoir`` does).
         """
         if values.shape[0] != self.num_objects:
             raise ValueError(f"got values for {values.shape[0]} objects, memory holds {self.num_objects}; "
@@ -195,7 +177,7 @@ class MemoryBank:
         value_rows = value_rows.reshape(positions, -1)
         bias = key_bias(key_rows)
         if burn_in:
-            bias = self._burn_in_bias(bias, confidence)
+            bias = self.burn_in.bias(bias, confidence)
         step = self._step
         self._step += 1
         if temporary:
@@ -217,20 +199,6 @@ class MemoryBank:
         self._writes += 1
         return True
 
-    def _burn_in_bias(self, bias: Tensor, confidence: Optional[Tensor]) -> Tensor:
-        """The affinity bias of a burn-in frame's rows: ``log(burn_in_weight)`` added, ``-inf`` where its
-        prediction is less confident than ``burn_in_confidence``."""
-        if self.burn_in_weight < 1:
-            bias = bias + math.log(self.burn_in_weight)
-        if self.burn_in_confidence > 0:
-            if confidence is None:
-                raise ValueError("memory.burn_in_confidence needs the confidence of a burn-in frame's prediction")
-            confidence = confidence.reshape(-1).to(bias.device)
-            unsure = confidence < self.burn_in_confidence
-            unsure[torch.argmax(confidence)] = False   # every frame stays readable somewhere: no read of only -inf
-            bias = bias.masked_fill(unsure, -math.inf)
-        return bias
-
     def clear_temporary(self) -> None:
         """Empty the temporary ring."""
         self._clear_ring()
@@ -245,7 +213,7 @@ class MemoryBank:
         layout = MemoryLayout(key.shape[0], values.shape[1], key.shape[1], key.shape[2])
         if self.layout is None:
             self.layout = layout
-            frames = self.capacity if self.bounded else _INITIAL_UNBOUNDED_FRAMES
+            frames = self.capacity if self.policy.bounded else _INITIAL_UNBOUNDED_FRAMES
             self._allocate(self.temp_size * layout.positions + frames * layout.positions)
         elif layout != self.layout:
             raise ValueError(f"frame features of shape key {tuple(key.shape)} / values {tuple(values.shape[1:])} "
@@ -288,63 +256,22 @@ class MemoryBank:
         self._row_burn_in[rows] = burn_in
 
     def _allocate_rows(self, positions: int, pinned: bool) -> Optional[Tensor]:
-        """Rows for a new permanent frame under the policy; ``None`` when the policy discards it."""
-        ring = self._ring_rows
-        if not pinned:
-            self._offered += 1
-        if self._used + positions > self._permanent_rows and not self.bounded:
-            self._allocate(ring + 2 * max(self._permanent_rows, positions))
-        if self._used + positions <= self._permanent_rows:
-            start = ring + self._used
-            self._used += positions
-            return torch.arange(start, start + positions)
-        if self.policy == "random_pixel":
-            evictable = torch.nonzero(~self._row_pinned[ring:ring + self._used]).flatten()
-            if evictable.numel() < positions:
-                raise self._full_error()
-            first = self._burn_in_first(evictable, self._row_burn_in[ring:ring + self._used])
-            if first is not None:  # burn-in entries go first, then random others
-                burn, rest = first
-                if burn.numel() >= positions:
-                    return ring + burn[torch.randperm(burn.numel(), generator=self.generator)[:positions]]
-                extra = rest[torch.randperm(rest.numel(), generator=self.generator)[:positions - burn.numel()]]
-                return ring + torch.cat([burn, extra])
-            chosen = torch.randperm(evictable.numel(), generator=self.generator)[:positions]
-            return ring + evictable[chosen]
-        pinned_frames = self._row_pinned[ring:ring + self._used].view(-1, positions)[:, 0]
-        evictable = torch.nonzero(~pinned_frames).flatten()
-        if evictable.numel() == 0:
-            raise self._full_error()
-        first = self._burn_in_first(evictable, self._row_burn_in[ring:ring + self._used].view(-1, positions)[:, 0])
-        candidates = evictable if first is None else first[0]
-        if self.policy == "fifo":
-            steps = self._row_step_cpu[ring:ring + self._used].view(-1, positions)[:, 0]
-            frame = candidates[torch.argmin(steps[candidates])]
-        elif self.policy == "reservoir" and not pinned:
-            j = int(torch.randint(self._offered, (1,), generator=self.generator))
-            if j >= evictable.numel():
-                return None
-            frame = evictable[j] if first is None else \
-                candidates[int(torch.randint(candidates.numel(), (1,), generator=self.generator))]
-        else:  # random_frame, and pinned frames under reservoir
-            frame = candidates[int(torch.randint(candidates.numel(), (1,), generator=self.generator))]
-        start = ring + int(frame) * positions
-        return torch.arange(start, start + positions)
-
-    def _burn_in_first(self, evictable: Tensor, burn_in: Tensor) -> Optional[Tuple[Tensor, Tensor]]:
-        """With ``burn_in_evict_first``, the ``evictable`` slots (rows or frames) split into burn-in ones and
-        the rest, ``burn_in`` flagging every slot; ``None`` when it is off or no evictable slot is burn-in."""
-        if not self.burn_in_evict_first:
+        """Rows for a new permanent frame where the policy places it; ``None`` when the policy discards it."""
+        if not self.policy.bounded and self._used + positions > self._permanent_rows:
+            self._allocate(self._ring_rows + 2 * max(self._permanent_rows, positions))
+        rows = self.policy.place(self._permanent_memory(), pinned)
+        if rows is None:
             return None
-        flags = burn_in[evictable]
-        if not bool(flags.any()):
-            return None
-        return evictable[flags], evictable[~flags]
+        self._used = max(self._used, int(rows.max()) + 1)
+        return self._ring_rows + rows
 
-    def _full_error(self) -> MemoryFullError:
-        return MemoryFullError(
-            f"memory is full of pinned (annotated) frames (capacity {self.capacity}); raise memory.capacity "
-            "or set memory.pin_annotated=false")
+    def _permanent_memory(self) -> PermanentMemory:
+        """What the policy sees of the permanent memory."""
+        used = self._used_rows
+        return PermanentMemory(
+            positions=self.layout.positions, rows=self._permanent_rows, used=self._used,
+            pinned=self._row_pinned[used], evict_first=self._row_burn_in[used] if self.burn_in.evict_first else None,
+            steps=self._row_step_cpu[used], frames=self._row_frame[used], generator=self.generator)
 
     # ------------------------------------------------------------------ reading
     def read_inputs(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -376,15 +303,20 @@ class MemoryBank:
     # ------------------------------------------------------------------ snapshots
     _TENSORS = ("_keys", "_values", "_bias", "_row_step", "_row_frame", "_row_pinned", "_row_burn_in",
                 "_row_step_cpu")
-    _COUNTERS = ("_step", "_used", "_ring_next", "_ring_count", "_offered", "_writes", "_discarded")
+    _COUNTERS = ("_step", "_used", "_ring_next", "_ring_count", "_writes", "_discarded")
 
     def state_dict(self) -> Dict[str, object]:
-        """Everything needed to continue later: configuration, storage, counters, generator state."""
+        """Everything needed to continue later: configuration, storage, counters, generator and policy state."""
         state: Dict[str, object] = {name: getattr(self, name).cpu() for name in self._TENSORS}
         state.update({name: getattr(self, name) for name in self._COUNTERS})
         state.update(config=self._config(),
                      layout=None if self.layout is None else tuple(vars(self.layout).values()),
                      object_start=list(self._object_start), generator=self.generator.get_state())
+        policy_state = self.policy.state_dict()
+        if policy_state.keys() & state.keys():
+            raise ValueError(f"memory policy {self.policy.name!r} has state named like the bank's: "
+                             f"{sorted(policy_state.keys() & state.keys())}")
+        state.update(policy_state)
         return state
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
@@ -401,21 +333,19 @@ class MemoryBank:
             setattr(self, name, tensor if name in ("_row_frame", "_row_pinned", "_row_burn_in", "_row_step_cpu")
                     else tensor.to(self.device))
         self.generator.set_state(state["generator"])
+        self.policy.load_state_dict({name: state[name] for name in self.policy.state_dict()})
 
     def _config(self) -> tuple:
-        return (self.policy, self.capacity, self.temp_size, self.pin_annotated, self.seed, self.burn_in_weight,
-                self.burn_in_evict_first, self.burn_in_confidence)
+        return (self.policy.name, self.capacity, self.temp_size, self.pin_annotated, self.seed, *astuple(self.burn_in))
 
     # ------------------------------------------------------------------ introspection
     def stored_frames(self) -> Tensor:
         """Frame index of every used permanent row (CPU, ``[rows]``)."""
-        ring = self._ring_rows
-        return self._row_frame[ring:ring + self._used].clone()
+        return self._row_frame[self._used_rows].clone()
 
     def stored_steps(self) -> Tensor:
         """Write step of every used permanent row (CPU, ``[rows]``); ages are ``current step - step``."""
-        ring = self._ring_rows
-        return self._row_step_cpu[ring:ring + self._used].clone()
+        return self._row_step_cpu[self._used_rows].clone()
 
     @property
     def step(self) -> int:
@@ -426,12 +356,11 @@ class MemoryBank:
         """Sizes and counters: frames stored (``stored_burn_in_frames``: frames' worth of permanent entries written
         by burn-in visits), rows, bytes held, writes and discarded frames."""
         positions = self.layout.positions if self.layout else 0
-        ring = self._ring_rows
-        pinned_rows = int(self._row_pinned[ring:ring + self._used].sum()) if self._used else 0
-        burn_in_rows = int(self._row_burn_in[ring:ring + self._used].sum()) if self._used else 0  # permanent
+        pinned_rows = int(self._row_pinned[self._used_rows].sum()) if self._used else 0
+        burn_in_rows = int(self._row_burn_in[self._used_rows].sum()) if self._used else 0  # permanent
         tensors = (self._keys, self._values, self._bias, self._row_step)
         return {
-            "policy": self.policy,
+            "policy": self.policy.name,
             "capacity_frames": self.capacity,
             "frames": self._used / positions if positions else 0,
             "distinct_frames": int(torch.unique(self.stored_frames()).numel()) if self._used else 0,

@@ -1,4 +1,5 @@
-"""``python -m stcnbuf.lab.bench [stream|compare|precision|evaluator|scoring|fps|gpu|all]``: speed and memory figures.
+"""``python -m stcnbuf.lab.bench [all|stream|compare|precision|evaluator|scoring|fps|gpu] [options]``: speed and
+memory figures.
 
 - ``stream``: per-frame time and peak RSS on a synthetic video (480×854, 3 objects, random weights) for each
   memory policy, at several lengths; each policy in its own process so that peak RSS is its own; a plot of
@@ -6,10 +7,6 @@
 - ``compare``: STCN's original computation against the engine's settings (same weights, same frames; exact,
   channels-first, default), with their agreement; synthetic frames or a real DAVIS sequence (``--sequence``).
 - ``precision``: fp32 against bf16 autocast (speed, label agreement).
-
-``compare`` and ``precision`` run their sides in alternating rounds (A, B, A, B, ...; ``--rounds``, default 3,
-of ``--compare-frames`` frames, default 20) and report each side's median and best round, the spread and
-the ratios, with the CPU (model, AVX2 / AVX-512 / AVX-512 BF16 / AMX), thread counts and library versions.
 - ``evaluator``: the J&F evaluator against a single-threaded per-frame implementation of the official kit.
 - ``scoring``: seconds to score one long sequence (``--scoring-frames``, default 5,000, of the long synthetic
   benchmark at ``--height`` × ``--width``) with each of ``--scoring-workers`` worker counts (frame blocks in
@@ -20,414 +17,203 @@ the ratios, with the CPU (model, AVX2 / AVX-512 / AVX-512 BF16 / AMX), thread co
   length (``--gpu-frames`` frames, bounded against unbounded), then the ``fps`` grid; each part's results are
   written as soon as it finishes.
 
-``all`` (the default) runs the first five. Results go to ``--out`` as JSON and Markdown tables.
+``compare`` and ``precision`` run their sides in alternating rounds (A, B, A, B, ...; ``--rounds``, default 3,
+of ``--compare-frames`` frames, default 20) and report each side's median and best round, the spread and
+the ratios, with the CPU (model, AVX2 / AVX-512 / AVX-512 BF16 / AMX), thread counts and library versions.
+
+``all`` (the default) runs the first five and takes the options of each. Results go to ``--out`` as JSON and
+Markdown tables. ``SUBCOMMAND --help`` lists a subcommand's options.
 
     python -m stcnbuf.lab.bench                        # everything, full size (hours on a 2-core CPU)
     python -m stcnbuf.lab.bench --quick                # small sizes: checks that everything runs
     python -m stcnbuf.lab.bench stream --frames 50 150 --policies unbounded fifo --capacity 8
-    python -m stcnbuf.lab.bench gpu --device cuda --out docs/benchmarks/gpu   # memory vs length, then the fps grid
+    python -m stcnbuf.lab.bench gpu --device cuda --out docs/results/benchmarks/gpu   # memory vs length, then the fps grid
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
-from stcnbuf.lab.bench.rounds import MIN_FRAMES, MIN_ROUNDS, markdown_table
-from stcnbuf.lab.bench.stream import StreamConfig
+from stcnbuf.engine.core import COMPILE_MODES
+from stcnbuf.lab.bench import parts
+from stcnbuf.lab.bench.rounds import MIN_FRAMES, MIN_ROUNDS
 
-
-def run_isolated(cfg: StreamConfig) -> Dict:
-    """Run one stream in a fresh Python process and return its result."""
-    done = subprocess.run([sys.executable, "-m", "stcnbuf.lab.bench.stream", json.dumps(asdict(cfg))],
-                          stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark stream {cfg.policy} failed (exit code {done.returncode})")
-    return json.loads(done.stdout)
+#: ``add_argument`` of an option group
+AddArgument = Callable[..., argparse.Action]
 
 
-def summarise(result: Dict, checkpoints: List[int], window: int) -> List[Dict]:
-    """Rows per checkpoint: mean time of the ``window`` frames ending there, mean since the start, peak RSS."""
-    rows = []
-    seconds, peak = result["seconds"], result["peak_rss_mb"]
-    for n in checkpoints:
-        if n > len(seconds):
-            continue
-        recent = seconds[max(1, n - window):n]
-        rows.append({
-            "policy": result["config"]["policy"], "capacity": result["config"]["capacity"], "frames": n,
-            "s_per_frame_recent": sum(recent) / len(recent),
-            "s_per_frame_mean": sum(seconds[1:n]) / max(1, n - 1),
-            "peak_rss_mb": peak[n - 1], "memory_bank_mb": result["memory_bytes"][n - 1] / 2 ** 20,
-        })
-    return rows
+def _output(add: AddArgument) -> None:
+    add("--out", type=Path, default=Path("bench_results"))
+    add("--quick", action="store_true", help="small frames and few frames (checks, not figures)")
 
 
-def format_table(rows: List[Dict], window: int) -> str:
-    header = ["policy", "capacity", "frames", f"s/frame (last {window})", "s/frame (mean)", "peak RSS MiB",
-              "memory bank MiB"]
-    return markdown_table(header, [
-        [r["policy"], r["capacity"] if r["capacity"] is not None else "-", r["frames"], f"{r['s_per_frame_recent']:.3f}",
-         f"{r['s_per_frame_mean']:.3f}", f"{r['peak_rss_mb']:.0f}", f"{r['memory_bank_mb']:.0f}"] for r in rows])
+def _frame_size(add: AddArgument) -> None:
+    add("--height", type=int, default=480)
+    add("--width", type=int, default=854)
 
 
-def plot(results: List[Dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_time, ax_rss) = plt.subplots(1, 2, figsize=(11, 4))
-    for result in results:
-        cfg = result["config"]
-        name = cfg["policy"] + (f" (capacity {cfg['capacity']})" if cfg["capacity"] else "")
-        frames = range(1, len(result["seconds"]) + 1)
-        ax_time.plot(list(frames)[1:], result["seconds"][1:], label=name, linewidth=0.8)
-        ax_rss.plot(list(frames), result["rss_mb"], label=name)
-    ax_time.set(xlabel="frame", ylabel="seconds per frame", title="time per frame")
-    ax_rss.set(xlabel="frame", ylabel="RSS (MiB)", title="resident memory")
-    for ax in (ax_time, ax_rss):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def _device(add: AddArgument) -> None:
+    add("--device", default="cpu")
 
 
-def main(argv: List[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stcnbuf.lab.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("what", nargs="?", default="all", choices=["all", "stream", "compare", "precision", "evaluator", "scoring", "fps", "gpu"])
-    parser.add_argument("--compare-frames", type=int, default=20, help="frames of each compare/precision round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each side (compare, precision)")
-    parser.add_argument("--isolate", action="store_true",
-                        help="compare: every round in a fresh process, each side with its own allocator (the "
-                             "original with glibc's default, the engine with freed memory kept)")
-    parser.add_argument("--allocator", default="keep", choices=["keep", "system"],
-                        help="keep: inference.keep_freed_memory (the apps' default); system: glibc's default. "
-                             "It acts on the whole process, so both sides of compare/precision share it")
-    parser.add_argument("--sequence", type=Path, default=None,
-                        help="compare on a real DAVIS sequence, ROOT/NAME (e.g. ../shared/data/davis2016/blackswan)")
-    parser.add_argument("--checkpoint", default=None, help="a trained checkpoint for the precision run as well")
-    parser.add_argument("--quick", action="store_true", help="small frames and few frames (checks, not figures)")
-    parser.add_argument("--frames", type=int, nargs="+", default=[50, 150, 600], help="report at these frame counts")
-    parser.add_argument("--policies", nargs="+", default=["unbounded", "random_pixel"])
-    parser.add_argument("--capacity", type=int, default=16, help="capacity of bounded policies (frames)")
-    parser.add_argument("--temp-size", type=int, default=0)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=854)
-    parser.add_argument("--objects", type=int, default=3)
-    parser.add_argument("--mem-every", type=int, default=5)
-    parser.add_argument("--top-k", type=int, default=20)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    parser.add_argument("--compile", default="none", choices=["none", "script", "compile"])
-    parser.add_argument("--model", default="stcn", choices=["stcn", "stcn_small"])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per stream (default: all cores)")
-    parser.add_argument("--fps-frames", type=int, default=100, help="frames of each fps run")
-    parser.add_argument("--gpu-frames", type=int, default=2000, help="frames of the gpu memory-against-length run")
-    parser.add_argument("--compile-modes", nargs="+", default=["none", "compile"], choices=["none", "script", "compile"],
-                        help="compile settings of the fps grid")
-    parser.add_argument("--warm-up", type=int, default=10, help="frames left out of the fps figure")
-    parser.add_argument("--window", type=int, default=10, help="frames averaged for the per-frame time")
-    parser.add_argument("--scoring-frames", type=int, default=5000, help="frames of the long sequence scored")
-    parser.add_argument("--scoring-workers", type=int, nargs="+", default=[1, 2], help="worker counts compared")
-    parser.add_argument("--out", type=Path, default=Path("bench_results"))
-    parser.add_argument("--shared-data", type=Path, default=Path("../shared/data"),
-                        help="the real test data for the evaluator run (davis2016/, davis2017-osvos/)")
-    args = parser.parse_args(argv)
+def _network(add: AddArgument) -> None:
+    add("--model", default="stcn", choices=["stcn", "stcn_small"])
+    add("--mem-every", type=int, default=5)
+    add("--top-k", type=int, default=20)
+    add("--temp-size", type=int, default=0)
+    add("--threads", type=int, default=None, help="torch threads per stream (default: all cores)")
+    add("--allocator", default="keep", choices=["keep", "system"],
+        help="keep: inference.keep_freed_memory (the apps' default); system: glibc's default. "
+             "It acts on the whole process, so both sides of compare/precision share it")
+
+
+def _objects(add: AddArgument) -> None:
+    add("--objects", type=int, default=3)
+
+
+def _precision(add: AddArgument) -> None:
+    add("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+
+
+def _compile(add: AddArgument) -> None:
+    add("--compile", default="none", choices=COMPILE_MODES)
+
+
+def _capacity(add: AddArgument) -> None:
+    add("--capacity", type=int, default=16, help="capacity of bounded policies (frames)")
+
+
+def _streams(add: AddArgument) -> None:
+    add("--frames", type=int, nargs="+", default=[50, 150, 600], help="report at these frame counts")
+    add("--policies", nargs="+", default=["unbounded", "random_pixel"])
+    add("--window", type=int, default=10, help="frames averaged for the per-frame time")
+
+
+def _rounds(add: AddArgument) -> None:
+    add("--rounds", type=int, default=3, help="alternating rounds of each side (compare, precision, scoring)")
+
+
+def _sides(add: AddArgument) -> None:
+    add("--compare-frames", type=int, default=20, help="frames of each compare/precision round")
+
+
+def _compare(add: AddArgument) -> None:
+    add("--isolate", action="store_true",
+        help="every round in a fresh process, each side with its own allocator (the original with glibc's "
+             "default, the engine with freed memory kept)")
+    add("--sequence", type=Path, default=None,
+        help="compare on a real DAVIS sequence, ROOT/NAME (e.g. ../shared/data/davis2016/blackswan)")
+
+
+def _checkpoint(add: AddArgument) -> None:
+    add("--checkpoint", default=None, help="a trained checkpoint for the precision run as well")
+
+
+def _evaluator(add: AddArgument) -> None:
+    add("--shared-data", type=Path, default=Path("../shared/data"),
+        help="the real test data for the evaluator run (davis2016/, davis2017-osvos/)")
+
+
+def _scoring(add: AddArgument) -> None:
+    add("--scoring-frames", type=int, default=5000, help="frames of the long sequence scored")
+    add("--scoring-workers", type=int, nargs="+", default=[1, 2], help="worker counts compared")
+
+
+def _fps(add: AddArgument) -> None:
+    add("--fps-frames", type=int, default=100, help="frames of each fps run")
+    add("--warm-up", type=int, default=10, help="frames left out of the fps figure")
+    add("--compile-modes", nargs="+", default=["none", "compile"], choices=COMPILE_MODES,
+        help="compile settings of the fps grid")
+
+
+def _gpu(add: AddArgument) -> None:
+    add("--gpu-frames", type=int, default=2000, help="frames of the gpu memory-against-length run")
+
+
+#: option groups: title -> the function adding its options
+OPTIONS: Dict[str, Callable[[AddArgument], None]] = {
+    "output": _output, "frame size": _frame_size, "device": _device, "network and memory": _network,
+    "objects": _objects, "precision": _precision, "compile": _compile, "capacity": _capacity, "stream": _streams,
+    "rounds": _rounds, "compare and precision": _sides, "compare": _compare, "precision run": _checkpoint,
+    "evaluator": _evaluator, "scoring": _scoring, "fps": _fps, "gpu": _gpu,
+}
+_STREAM = ("output", "frame size", "device", "network and memory", "objects", "precision", "compile")
+#: subcommand -> (its help, the parts it runs, its option groups)
+SUBCOMMANDS: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
+    "all": ("stream, compare, precision, evaluator and scoring",
+            ("stream", "compare", "precision", "evaluator", "scoring"),
+            (*_STREAM, "capacity", "stream", "rounds", "compare and precision", "compare", "precision run",
+             "evaluator", "scoring")),
+    "stream": ("per-frame time and peak RSS of each memory policy", ("stream",), (*_STREAM, "capacity", "stream")),
+    "compare": ("STCN's original computation against the engine's settings", ("compare",),
+                (*_STREAM, "rounds", "compare and precision", "compare")),
+    "precision": ("fp32 against bf16 autocast", ("precision",),
+                  (*[g for g in _STREAM if g != "precision"], "rounds", "compare and precision", "precision run")),
+    "evaluator": ("the J&F evaluator against the official kit's computation", ("evaluator",), ("output", "evaluator")),
+    "scoring": ("seconds to score one long sequence with each worker count", ("scoring",),
+                ("output", "frame size", "device", "rounds", "scoring")),
+    "fps": ("frames per second: objects x precision x compile", ("fps",),
+            ("output", "frame size", "device", "network and memory", "fps")),
+    "gpu": ("the prepared GPU run: device memory against length, then the fps grid", ("device_memory", "fps"),
+            (*_STREAM, "capacity", "gpu", "fps")),
+}
+#: part -> the function that runs it and returns its table
+PARTS: Dict[str, Callable[[argparse.Namespace], str]] = {
+    "stream": parts.run_streams, "compare": parts.run_compare, "precision": parts.run_precision,
+    "evaluator": parts.run_evaluator, "scoring": parts.run_scoring, "device_memory": parts.run_device_memory,
+    "fps": parts.run_fps,
+}
+#: ``--quick``: the options it sets, where a subcommand has them (``--capacity`` at most 3)
+QUICK = {"frames": [10, 20], "height": 96, "width": 160, "model": "stcn_small", "compare_frames": 6, "fps_frames": 6,
+         "warm_up": 2, "gpu_frames": 12, "rounds": 2}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A subparser per subcommand with exactly the option groups it uses (shared through parent parsers)."""
+    parents = {}
+    for title, add in OPTIONS.items():
+        parents[title] = argparse.ArgumentParser(add_help=False)
+        add(parents[title].add_argument_group(title).add_argument)
+    parser = argparse.ArgumentParser(prog="python -m stcnbuf.lab.bench",
+                                     description="Speed and memory figures of the engine. The subcommand comes first "
+                                                 "(all when none is named); SUBCOMMAND --help lists its options.")
+    commands = parser.add_subparsers(dest="what", title="subcommands", metavar="SUBCOMMAND")
+    for name, (about, _, groups) in SUBCOMMANDS.items():
+        commands.add_parser(name, help=about, description=about, parents=[parents[g] for g in groups])
+    return parser
+
+
+def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line, ``all`` where it names no subcommand, with ``--quick`` applied."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "all")
+    args = build_parser().parse_args(argv)
     if args.quick:
-        args.frames, args.height, args.width, args.model = [10, 20], 96, 160, "stcn_small"
-        args.capacity, args.compare_frames, args.fps_frames, args.warm_up = min(args.capacity, 3), 6, 6, 2
-        args.gpu_frames = 12
-        args.rounds = 2
-    elif args.compare_frames < MIN_FRAMES or args.rounds < MIN_ROUNDS:
-        print(f"note: figures for the README need at least {MIN_ROUNDS} rounds of {MIN_FRAMES} frames per side",
+        for name, value in QUICK.items():
+            if hasattr(args, name):
+                setattr(args, name, value)
+        if hasattr(args, "capacity"):
+            args.capacity = min(args.capacity, 3)
+    elif getattr(args, "compare_frames", MIN_FRAMES) < MIN_FRAMES or getattr(args, "rounds", MIN_ROUNDS) < MIN_ROUNDS:
+        print(f"note: figures for the docs (docs/results/) need at least {MIN_ROUNDS} rounds of {MIN_FRAMES} frames per side",
               file=sys.stderr)
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     tables = []
-    if args.what in ("all", "stream"):
-        tables.append(run_streams(args))
-    if args.what in ("all", "compare"):
-        tables.append(run_compare(args))
-    if args.what in ("all", "precision"):
-        tables.append(run_precision(args))
-    if args.what in ("all", "evaluator"):
-        tables.append(run_evaluator(args))
-    if args.what in ("all", "scoring"):
-        tables.append(run_scoring(args))
-    if args.what == "gpu":
-        tables.append(run_device_memory(args))
+    for part in SUBCOMMANDS[args.what][1]:
+        tables.append(PARTS[part](args))
         (args.out / "summary.md").write_text("\n\n".join(tables) + "\n")
-    if args.what in ("fps", "gpu"):
-        tables.append(run_fps(args))
-    (args.out / "summary.md").write_text("\n\n".join(tables) + "\n")
     print(f"\nwrote the JSON results, {args.out / 'summary.md'} and {args.out / 'stream.png'} into {args.out}"
-          if args.what in ("all", "stream") else f"\nwrote the results into {args.out}")
+          if "stream" in SUBCOMMANDS[args.what][1] else f"\nwrote the results into {args.out}")
 
-
-def _stream_config(args: argparse.Namespace, **changes) -> StreamConfig:
-    base = dict(policy="unbounded", capacity=None, temp_size=args.temp_size, frames=args.compare_frames,
-                height=args.height, width=args.width, objects=args.objects, mem_every=args.mem_every,
-                top_k=args.top_k, precision=args.precision, compile=args.compile, model=args.model,
-                device=args.device, threads=args.threads, keep_freed_memory=args.allocator == "keep")
-    base.update(changes)
-    return StreamConfig(**base)
-
-
-def _write(args: argparse.Namespace, name: str, data) -> None:
-    (args.out / f"{name}.json").write_text(json.dumps(data, indent=1))
-
-
-def _with_machine(args: argparse.Namespace, result: Dict) -> Dict:
-    from stcnbuf.lab.bench.machine import machine_info
-
-    return {"machine": machine_info(args.device), **result}
-
-
-def _caption(args: argparse.Namespace, what: str, isolated: bool = False) -> str:
-    from stcnbuf.lab.bench.machine import machine_info, machine_line
-
-    if isolated:
-        allocator = ("each round in a fresh process: the original with glibc's default allocator, the engine "
-                     "with freed memory kept (as the apps run it)")
-    elif args.allocator == "keep":
-        allocator = "one process, freed memory kept (inference.keep_freed_memory)"
-    else:
-        allocator = "one process, glibc's default allocator"
-    return (f"{what}; {args.rounds} alternating rounds per side, {allocator}. "
-            f"Measured on {machine_line(machine_info(args.device))}.")
-
-
-def run_compare(args: argparse.Namespace) -> str:
-    from stcnbuf.lab.bench.compare import compare_with_original
-    from stcnbuf.lab.bench.rounds import plot_rounds, rounds_table
-
-    print("comparing with STCN's original computation", file=sys.stderr, flush=True)
-    result = _with_machine(args, compare_with_original(_stream_config(args), args.rounds, args.sequence,
-                                                       args.isolate))
-    _write(args, "compare", result)
-    size = f"{result['size'][1]}×{result['size'][0]}"
-    what = (f"STCN's original computation against the engine: {result['source']}, {size}, {result['objects']} "
-            f"object(s), {result['frames']} frames, unbounded, mem_every {args.mem_every}, top_k {args.top_k}, fp32")
-    agreement = markdown_table(
-        ["side", "label agreement with the original", "frames with identical labels", "max prob difference"],
-        [[name, f"{side['label_agreement']:.7f}", f"{side['identical_frames']} of {result['frames'] - 1}",
-          f"{side['max_prob_difference']:.1e}"] for name, side in result["sides"].items() if name != "original"])
-    plot_rounds({"compare": result["rounds"]}, args.out / "compare.png", _caption(args, "compare", args.isolate))
-    table = _caption(args, what, args.isolate) + "\n\n" + rounds_table(result["rounds"], "original") + "\n\n" + agreement
-    print(table)
-    return table
-
-
-def run_precision(args: argparse.Namespace) -> str:
-    from stcnbuf.lab.bench.compare import precision_speed
-    from stcnbuf.lab.bench.rounds import plot_rounds
-
-    runs = {"random weights": None}
-    if args.checkpoint:
-        runs["checkpoint"] = args.checkpoint
-    results, rows = {}, []
-    for name, checkpoint in runs.items():
-        print(f"precision: {name}", file=sys.stderr, flush=True)
-        result = precision_speed(_stream_config(args), checkpoint, args.rounds)
-        results[name] = result
-        rows.append([name, f"{result['fp32']['median']:.4f}", f"{result['bf16']['median']:.4f}",
-                     f"{1 / result['median_ratio']:.2f}", f"{1 / result['best_ratio']:.2f}",
-                     f"{1 / result['round_ratio_max']:.2f}-{1 / result['round_ratio_min']:.2f}",
-                     f"{100 * max(result['fp32']['spread'], result['bf16']['spread']):.0f} %",
-                     f"{result['label_agreement']:.4f}", f"{result['max_prob_difference']:.1e}"])
-    _write(args, "precision", _with_machine(args, results))
-    plot_rounds({name: result["rounds"] for name, result in results.items()}, args.out / "precision.png",
-                _caption(args, "precision"))
-    what = (f"fp32 against bf16 autocast: {args.model}, {args.width}×{args.height}, {args.objects} objects, "
-            f"{args.compare_frames} frames")
-    table = _caption(args, what) + "\n\n" + markdown_table(
-        ["network", "fp32 median s/frame", "bf16 median s/frame", "bf16 speed-up (medians)", "(best rounds)",
-         "(per round)", "largest spread", "label agreement", "max prob difference"], rows)
-    print(table)
-    return table
-
-
-def run_evaluator(args: argparse.Namespace) -> str:
-    from stcnbuf.lab.bench.evaluator import evaluator_speed, shared_jobs
-
-    data = args.shared_data
-    if not (data / "davis2016").is_dir() or not (data / "davis2017-osvos").is_dir():
-        message = f"evaluator benchmark skipped: real data not found under {data}"
-        print(message, file=sys.stderr)
-        return message
-    print("evaluator throughput", file=sys.stderr, flush=True)
-    result = evaluator_speed(shared_jobs(data, 4 if args.quick else 20))
-    _write(args, "evaluator", result)
-    table = markdown_table(
-        ["sequences", "official kit s (1 process, per frame)", "stcnbuf s", "speed-up",
-         "PNG decoding alone s (1 process)", "max abs difference"],
-        [[result["sequences"], f"{result['official_style_s']:.2f}", f"{result['stcnbuf_s']:.2f}",
-          f"{result['speedup']:.1f}", f"{result['png_decoding_s']:.2f}", f"{result['max_abs_difference']:.1e}"]])
-    print(table)
-    return table
-
-
-def run_scoring(args: argparse.Namespace) -> str:
-    """Seconds to score one long sequence (``present`` protocol) with each number of workers."""
-    from stcnbuf.lab.bench.machine import machine_info, machine_line
-    from stcnbuf.lab.bench.rounds import rounds_table
-    from stcnbuf.lab.bench.scoring import scoring_speed
-
-    frames = 300 if args.quick else args.scoring_frames
-    print(f"scoring a {frames}-frame sequence", file=sys.stderr, flush=True)
-    result = scoring_speed(args.out / "scoring", frames, args.height, args.width, args.scoring_workers, args.rounds)
-    result["machine"] = machine_info(args.device)
-    _write(args, "scoring", result)
-    baseline = next(iter(result["rounds"]))
-    table = (f"Scoring one {frames}-frame {args.width}x{args.height} sequence of 4 objects (protocol present, "
-             f"J&F {100 * result['J&F']:.2f} with every worker count), PNG decoding included; "
-             f"{machine_line(result['machine'])}\n\n" + rounds_table(result["rounds"], baseline))
-    print(table)
-    return table
-
-
-def run_fps(args: argparse.Namespace) -> str:
-    """Frames per second (time of the key/value encoders, memory read and decoder; no video decoding) after
-    ``--warm-up`` frames, each setting in its own process."""
-    if args.fps_frames <= args.warm_up:
-        raise SystemExit(f"--fps-frames ({args.fps_frames}) must be larger than --warm-up ({args.warm_up})")
-    precisions = ["fp32", "bf16", "fp16"] if args.device.startswith("cuda") else ["fp32", "bf16"]
-    device_name = torch_device_name(args.device)
-    rows: List[List[Any]] = []
-    results = []
-    title = (f"FPS at {args.width}×{args.height}, {args.model}, mem_every {args.mem_every}, top-k {args.top_k}, "
-             f"{args.fps_frames} frames ({args.warm_up} warm-up) on {device_name}")
-    # eager settings first, compiled ones (minutes of compilation each) last; results saved after every run
-    for compile_mode in args.compile_modes:
-        for objects in (1, 3):
-            for precision in precisions:
-                cfg = _stream_config(args, objects=objects, precision=precision, compile=compile_mode,
-                                     frames=args.fps_frames)
-                print(f"fps: {objects} object(s), {precision}, compile={compile_mode} on {device_name}",
-                      file=sys.stderr, flush=True)
-                try:
-                    result = run_isolated(cfg)
-                except RuntimeError as error:
-                    rows.append([objects, precision, compile_mode, f"failed: {error}", ""])
-                    continue
-                timed = result["seconds"][args.warm_up:]
-                fps = len(timed) / sum(timed)
-                results.append({"objects": objects, "precision": precision, "compile": compile_mode, "fps": fps,
-                                "peak_device_mb": result["device_peak_mb"], "seconds": result["seconds"]})
-                rows.append([objects, precision, compile_mode, f"{fps:.1f}", f"{result['device_peak_mb']:.0f}"])
-                _write(args, "fps", _with_machine(args, {
-                    "device": device_name, "config": json.loads(json.dumps(vars(args), default=str)),
-                    "runs": results}))
-    table = title + "\n\n" + markdown_table(["objects", "precision", "compile", "FPS", "peak device MiB"], rows)
-    print(table)
-    return table
-
-
-def run_device_memory(args: argparse.Namespace) -> str:
-    """Memory against video length on the device (CUDA: memory allocated after each frame; CPU: RSS) for a
-    bounded policy and unbounded memory, ``--gpu-frames`` frames each, in their own processes; and a plot."""
-    results = []
-    for policy in ("unbounded", "random_pixel"):
-        cfg = _stream_config(args, policy=policy, capacity=None if policy == "unbounded" else args.capacity,
-                             frames=args.gpu_frames)
-        print(f"device memory: {policy}, {args.gpu_frames} frames on {torch_device_name(args.device)}",
-              file=sys.stderr, flush=True)
-        results.append(run_isolated(cfg))
-    on_device = bool(results[0]["device_mb"])
-    key, unit = ("device_mb", "device memory allocated") if on_device else ("rss_mb", "RSS")
-    marks = sorted({m for m in (100, 500, 1000, args.gpu_frames // 2, args.gpu_frames) if m <= args.gpu_frames})
-    rows = []
-    for result in results:
-        series = result[key]
-        timed = result["seconds"][args.warm_up:]
-        rows.append([result["config"]["policy"], result["config"]["capacity"] or "-",
-                     *[f"{series[m - 1]:.0f}" for m in marks], f"{len(timed) / sum(timed):.1f}"])
-    _write(args, "device_memory", {"device": torch_device_name(args.device), "results": results})
-    plot_series(results, key, f"{unit} (MiB)", args.out / "device_memory.png")
-    title = (f"{unit} (MiB) against frames, {args.width}×{args.height}, {args.objects} objects, {args.model}, "
-             f"on {torch_device_name(args.device)}")
-    table = title + "\n\n" + markdown_table(["policy", "capacity", *[f"frame {m}" for m in marks], "FPS"], rows)
-    print(table)
-    return table
-
-
-def plot_series(results: List[Dict], key: str, label: str, path: Path) -> None:
-    """``result[key]`` against frame index, one line per policy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for result in results:
-        cfg = result["config"]
-        ax.plot(range(1, len(result[key]) + 1), result[key],
-                label=cfg["policy"] + (f" (capacity {cfg['capacity']})" if cfg["capacity"] else ""))
-    ax.set(xlabel="frame", ylabel=label)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def torch_device_name(device: str) -> str:
-    """The accelerator's name, or the CPU's model name."""
-    import platform
-
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
-def run_streams(args: argparse.Namespace) -> str:
-    total = max(args.frames)
-    results = []
-    for policy in args.policies:
-        cfg = _stream_config(args, policy=policy, capacity=None if policy == "unbounded" else args.capacity,
-                             frames=total)
-        print(f"running {policy} for {total} frames at {args.width}×{args.height}, {args.objects} objects, "
-              f"{args.precision}, {args.model} on {args.device}", file=sys.stderr, flush=True)
-        results.append(run_isolated(cfg))
-    rows = [row for result in results for row in summarise(result, sorted(args.frames), args.window)]
-    table = format_table(rows, args.window)
-    print(table)
-    growth = growth_table(results)
-    print(growth)
-    _write(args, "stream", {"rows": rows, "results": results})
-    plot(results, args.out / "stream.png")
-    return table + "\n\n" + growth
-
-
-def growth_table(results: List[Dict]) -> str:
-    """How time and memory grow: the last tenth of the frames against the second tenth (frames 1,000-2,000 and
-    the last 1,000 of a 10,000-frame run), and peak RSS at the end against the end of the second tenth."""
-    rows = []
-    window = None
-    for result in results:
-        seconds, peak = result["seconds"], result["peak_rss_mb"]
-        n = len(seconds)
-        window = max(1, n // 10)
-        early, late = sum(seconds[window:2 * window]) / window, sum(seconds[n - window:]) / window
-        rows.append([result["config"]["policy"], f"{early:.3f}", f"{late:.3f}", f"{late / early:.3f}",
-                     f"{peak[2 * window - 1]:.0f}", f"{peak[-1]:.0f}", f"{peak[-1] / peak[2 * window - 1]:.3f}"])
-    early_label = f"frames {window}-{2 * window}" if window else "early frames"
-    return markdown_table(["policy", f"s/frame, {early_label}", f"s/frame, last {window or ''}".rstrip(), "ratio",
-                           f"peak RSS at {2 * window if window else 'early'}", "at the end", "ratio"], rows)
 
 if __name__ == "__main__":
     main()

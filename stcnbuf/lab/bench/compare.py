@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from stcnbuf.engine.allocator import keep_freed_memory
+from stcnbuf.engine.model.stcn import STCN
+from stcnbuf.io import read_label_png
 from stcnbuf.lab.bench.reference import OriginalSTCN
 from stcnbuf.lab.bench.rounds import alternate, ratio, summary
 from stcnbuf.lab.bench.stream import StreamConfig, build_stream_segmenter, model_architecture, stream_steps, synthetic_stream
-from stcnbuf.engine.allocator import keep_freed_memory
-from stcnbuf.io import read_label_png
-from stcnbuf.engine.model.stcn import STCN
 
 #: the engine's settings compared with the original: name -> (channels_last, fold_batchnorm)
 ENGINE_SIDES: Dict[str, Tuple[bool, bool]] = {

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from stcnbuf.io.masks import read_label_png
 from stcnbuf.scoring.metrics import disk, tolerance_radius
 from stcnbuf.scoring.scorer import SequenceJob, score_jobs
-from stcnbuf.io.masks import read_label_png
 
 
 def _seg2bmap(seg: np.ndarray) -> np.ndarray:

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stcnbuf.engine.preprocess import normalize_frame, pad, padding_for
 from stcnbuf.engine.memory.read import dense_topk_readout
 from stcnbuf.engine.model.aggregate import aggregate
 from stcnbuf.engine.model.stcn import STCN
+from stcnbuf.engine.preprocess import normalize_frame, pad, padding_for
 
 
 def _decode(net: STCN, readout: Tensor, f16_thin: Tensor, f8: Tensor, f4: Tensor) -> Tensor:

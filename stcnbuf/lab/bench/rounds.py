@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping
 
-#: at least this many rounds per side, and frames per round, for a figure the README reports
+#: at least this many rounds per side, and frames per round, for a figure the docs report (docs/results/)
 MIN_ROUNDS = 3
 MIN_FRAMES = 20
 

@@ -6,7 +6,7 @@
   and resumed each time. Its ``masks.rle.jsonl`` must equal that of an uninterrupted run byte for byte, and
   the uninterrupted run's resident memory must stay flat (the largest RSS of its last quarter against its RSS
   at a quarter).
-- ``eval``: ``eval.py`` on ``--sequences`` small sequences, killed ``--kills`` times after random numbers of
+- ``eval``: ``stcnbuf-eval`` on ``--sequences`` small sequences, killed ``--kills`` times after random numbers of
   finished sequences and resumed; every prediction PNG and the per-sequence scores must equal those of an
   uninterrupted run.
 
@@ -35,9 +35,10 @@ import psutil
 import torch
 
 from stcnbuf.engine.checkpoint import export_original
+from stcnbuf.engine.model import STCN
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
-from stcnbuf.engine.model import STCN
+from stcnbuf.lab.scripts import console_script
 
 DISTINCT_FRAMES = 50
 
@@ -186,7 +187,7 @@ def soak_segment(work: Path, checkpoint: Path, frames: int, kills: int, rng: np.
 def soak_eval(work: Path, checkpoint: Path, sequences: int, kills: int, rng: np.random.Generator) -> Dict[str, object]:
     """The eval part (see the module docstring)."""
     root = write_dataset(work / "dataset", sequences)
-    common = [sys.executable, "-c", "from stcnbuf.apps.cli import evaluate; evaluate()", "data=folder", f"data.root={root}", "data.annotation_use=first",
+    common = [console_script("stcnbuf-eval"), "data=folder", f"data.root={root}", "data.annotation_use=first",
               f"model.checkpoint={checkpoint}", "memory=buffer", "memory.capacity=4", "inference=online",
               "logger=none", "workers=1", f"paths.log_dir={work / 'logs'}", "device=cpu"]
     straight, resumed = work / "eval_straight", work / "eval_resumed"

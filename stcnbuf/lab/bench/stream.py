@@ -15,11 +15,11 @@ import torch
 from omegaconf import OmegaConf
 
 from stcnbuf.engine.build import build_segmenter
-from stcnbuf.engine.segmenter import Segmenter
-from stcnbuf.engine.runner import run_plan
-from stcnbuf.engine.plan import stream_plan
 from stcnbuf.engine.labels import Annotation
 from stcnbuf.engine.model.stcn import STCN
+from stcnbuf.engine.plan import stream_plan
+from stcnbuf.engine.runner import run_plan
+from stcnbuf.engine.segmenter import Segmenter
 
 
 @dataclass

@@ -27,32 +27,32 @@ that introduces it to its last appearance, absences included)::
 
 Command line::
 
-    python -m stcnbuf.lab.synthetic.long --root DIR [--frames 5000 2000 2000 --height 240 --width 432 ...]
+    python -m stcnbuf.lab.synthetic long --root DIR [--frames 5000 2000 2000 --height 240 --width 432 ...]
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.datasets.folder import FolderDataset
-from stcnbuf.lab.synthetic.default import (_Object, _Scene, _smoothstep, _workers, check_generator_ints, ensure_generated,
-                                    generator_main, parameters_key, reflect_into, worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
-
-log = logging.getLogger(__name__)
+from stcnbuf.lab.synthetic.cache import ensure_generated
+from stcnbuf.lab.synthetic.config import GeneratorConfig
+from stcnbuf.lab.synthetic.scene import Scene, SceneObject, reflect_into, smoothstep
+from stcnbuf.lab.synthetic.writer import worker_map, workers_for, write_frames
 
 FORMAT_VERSION = 3
 META_FILE = "synthetic_long.json"
-GENERATOR = "stcnbuf.lab.synthetic.long"
+#: names the generator in the data it writes (a cache key, compared on reuse), not a module path
+GENERATOR = "stcnbuf.data.synthetic_long"
+FOLDER = "synthetic_long"   # the dataset goes into <data_dir>/synthetic_long-<key>
 _SEED_STREAM = 4            # keeps these sequences apart from the default generator's splits (1, 2, 3)
 EVENTS = ("absence", "drift", "abrupt", "late")
 MIN_FRAMES = 200
@@ -61,7 +61,7 @@ ENTRY_VISIBLE = 0.25
 
 
 @dataclass(frozen=True)
-class LongSyntheticConfig:
+class LongSyntheticConfig(GeneratorConfig):
     """Parameters of the long benchmark (all of them go into :meth:`key` and ``synthetic_long.json``)."""
 
     seed: int = 0
@@ -72,7 +72,7 @@ class LongSyntheticConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frames", tuple(int(f) for f in self.frames))
-        check_generator_ints(self, ["seed", "height", "width", "absence"])
+        self.check_ints(["seed", "height", "width", "absence"])
         if self.height < 64 or self.width < 64:
             raise ValueError(f"frames must be at least 64×64, got {self.height}×{self.width}")
         if not self.frames:
@@ -90,16 +90,12 @@ class LongSyntheticConfig:
         return {"seed": self.seed, "height": self.height, "width": self.width, "frames": list(self.frames),
                 "absence": self.absence}
 
-    def key(self) -> str:
-        """A short stable hash of every field (see :func:`~stcnbuf.lab.synthetic.default.parameters_key`)."""
-        return parameters_key(self.as_dict())
-
 
 def sequence_name(index: int, frames: int) -> str:
     return f"long_{index:02d}_{frames}f"
 
 
-class _LongScene(_Scene):
+class _LongScene(Scene):
     """A sequence of the long benchmark: the default scene model with four objects and one event each."""
 
     def __init__(self, config: LongSyntheticConfig, index: int) -> None:
@@ -107,7 +103,7 @@ class _LongScene(_Scene):
             raise ValueError(f"sequence index {index} out of range for {len(config.frames)} sequences")
         T = config.frames[index]
         rng = np.random.default_rng([config.seed, _SEED_STREAM, index])
-        self._setup(rng, sequence_name(index, T), T, config.height, config.width)
+        super().__init__(rng, sequence_name(index, T), T, config.height, config.width)
         self._add_objects(rng, len(EVENTS))
         self._place_starts(rng)
         self._add_crossings(rng, self.t, keep_in_view=True)
@@ -122,7 +118,7 @@ class _LongScene(_Scene):
             obj.sprite_b = _recoloured(obj.sprite, float(rng.uniform(90, 180)))
         self._schedule_absences(rng, absent, config.absence)
         start, end = int(0.2 * T), int(0.8 * T)
-        drifting.change[:] = _smoothstep((self.t - start) / (end - start))
+        drifting.change[:] = smoothstep((self.t - start) / (end - start))
         self.events["drift"] = {"object": drifting.oid, "frames": [[start, end]]}
         at = int(rng.integers(int(0.4 * T), int(0.6 * T)))
         abrupt.change[at:] = 1.0
@@ -139,7 +135,7 @@ class _LongScene(_Scene):
             for axis, size in ((0, W), (1, H)):
                 obj.position[:, axis] = reflect_into(obj.position[:, axis], margin, size - 2 * margin)
 
-    def _schedule_absences(self, rng: np.random.Generator, obj: _Object, length: int) -> None:
+    def _schedule_absences(self, rng: np.random.Generator, obj: SceneObject, length: int) -> None:
         T = self.num_frames
         windows = [(0.15, 0.3)] + ([(0.6, 0.7)] if T >= 5 * length else [])
         spans = []
@@ -149,7 +145,7 @@ class _LongScene(_Scene):
             spans.append([start, start + length])
         self.events["absence"] = {"object": obj.oid, "frames": spans}
 
-    def _schedule_late(self, rng: np.random.Generator, obj: _Object) -> None:
+    def _schedule_late(self, rng: np.random.Generator, obj: SceneObject) -> None:
         T = self.num_frames
         enter = int(rng.integers(int(0.25 * T), int(0.4 * T)))
         leave = int(rng.integers(int(0.7 * T), int(0.85 * T)))
@@ -165,14 +161,14 @@ class _LongScene(_Scene):
             raise RuntimeError(f"{self.name}: the late object never comes into view")
         self.events["late"] = {"object": obj.oid, "frames": [[obj.visible_from, leave]]}
 
-    def _hide(self, obj: _Object, start: int, end: int) -> None:
+    def _hide(self, obj: SceneObject, start: int, end: int) -> None:
         """Keep ``obj`` out of view on frames ``start .. end - 1``, leaving across the nearest border in the
         frames before ``start`` (none when 0) and coming back after ``end`` (never when ``T``)."""
         T, t = self.num_frames, self.t
         hidden = (t >= start) & (t < end)
         for ramp in (24, 48, 96, 192):
-            leaving = _smoothstep((t - (start - ramp)) / ramp) if start > 0 else np.ones_like(t)
-            back = 1.0 - _smoothstep((t - end) / ramp) if end < T else np.ones_like(t)
+            leaving = smoothstep((t - (start - ramp)) / ramp) if start > 0 else np.ones_like(t)
+            back = 1.0 - smoothstep((t - end) / ramp) if end < T else np.ones_like(t)
             if self._push_out(obj, leaving * back, hidden, int(np.clip((start + end) // 2, 0, T - 1)), ramp):
                 return
         raise RuntimeError(f"{self.name}: object {obj.oid} cannot leave the frame at a plausible speed")
@@ -204,7 +200,7 @@ def write_dataset(config: LongSyntheticConfig, root: Path, workers: Optional[int
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / META_FILE).unlink(missing_ok=True)
-    workers = _workers(sum(config.frames)) if workers is None else max(1, int(workers))
+    workers = workers_for(sum(config.frames), workers)
     jobs = [(config, i, str(root)) for i in range(len(config.frames))]
     with worker_map(min(workers, len(jobs))) as jobs_map:
         events = dict(tqdm(jobs_map(_write_sequence_job, jobs), total=len(jobs), desc="synthetic long",
@@ -222,7 +218,7 @@ def metadata(config: LongSyntheticConfig) -> dict:
 def ensure_long_dataset(config: LongSyntheticConfig, data_dir: Path) -> Path:
     """The benchmark for ``config`` under ``data_dir`` (``synthetic_long-<key>``), generated if absent or
     invalid."""
-    return ensure_generated(data_dir, f"synthetic_long-{config.key()}", {"meta_file": META_FILE, **metadata(config)},
+    return ensure_generated(data_dir, f"{FOLDER}-{config.key()}", {"meta_file": META_FILE, **metadata(config)},
                             lambda folder: write_dataset(config, folder))
 
 
@@ -240,12 +236,3 @@ class LongSyntheticDataset(FolderDataset):
                          protocol="present", resize=resize)
         self.name = "synthetic_long"
         self.events = json.loads((root / META_FILE).read_text())["events"]
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    return generator_main(argv, "python -m stcnbuf.lab.synthetic.long", __doc__.split("\n\n")[0],
-                          LongSyntheticConfig, ensure_long_dataset, "synthetic_long")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

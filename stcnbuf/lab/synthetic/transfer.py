@@ -1,7 +1,7 @@
 """A second synthetic generator that training never sees: what a model trained on ``data=synthetic`` transfers.
 
-Its scenes are built from other parts than the default generator's (only the writing and caching of
-:mod:`stcnbuf.lab.synthetic.default` are shared):
+Its scenes are built from other parts than the default generator's (only the writing and caching of the
+generators are shared):
 
 - **stage**: a sky (gradient and clouds) over a ground plane seen in perspective (tiles, planks, gravel or
   grass, fog towards the horizon) with boxes standing on it (unannotated clutter that occludes what is behind
@@ -26,34 +26,33 @@ Sequence ``i`` draws every random choice from ``np.random.default_rng([seed, 11,
 
 Command line::
 
-    python -m stcnbuf.lab.synthetic.transfer --root DIR [--seed N --height H --width W ...]
+    python -m stcnbuf.lab.synthetic transfer --root DIR [--seed N --height H --width W ...]
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from stcnbuf.datasets.davis import DavisDataset
-from stcnbuf.lab.synthetic.default import (DRIFT_LIMIT, _workers, check_generator_ints, drifting_offsets, ensure_generated,
-                                    generator_main, overlap, parameters_key, worker_map, write_frames)
 from stcnbuf.io import atomic_write_text
-
-log = logging.getLogger(__name__)
+from stcnbuf.lab.synthetic.cache import ensure_generated
+from stcnbuf.lab.synthetic.config import GeneratorConfig
+from stcnbuf.lab.synthetic.scene import DRIFT_LIMIT, drifting_offsets, overlap
+from stcnbuf.lab.synthetic.writer import worker_map, workers_for, write_frames
 
 FORMAT_VERSION = 1
 META_FILE = "synthetic_transfer.json"
-GENERATOR = "stcnbuf.lab.synthetic.transfer"
+#: names the generator in the data it writes (a cache key, compared on reuse), not a module path
+GENERATOR = "stcnbuf.data.synthetic_transfer"
+FOLDER = "synthetic_transfer"   # the dataset goes into <data_dir>/synthetic_transfer-<key>
 _SEED_STREAM = 11           # keeps these sequences apart from the other generators' streams
 KINDS = ("creature", "glyph", "swarm")
 GLYPHS = "ABEGHKMNPRSWXZ02345689&%#@"
@@ -64,7 +63,7 @@ TILE = 256                  # ground texture tile, pixels
 
 
 @dataclass(frozen=True)
-class TransferConfig:
+class TransferConfig(GeneratorConfig):
     """Parameters of the transfer set (all of them go into :meth:`key` and ``synthetic_transfer.json``)."""
 
     seed: int = 0
@@ -75,19 +74,13 @@ class TransferConfig:
     max_objects: int = 3
 
     def __post_init__(self) -> None:
-        check_generator_ints(self, [f.name for f in dataclasses.fields(self)])
+        self.check_ints()
         if self.height < 64 or self.width < 64:
             raise ValueError(f"frames must be at least 64×64, got {self.height}×{self.width}")
         if self.num_sequences < 1 or self.frames < 2:
             raise ValueError(f"need at least 1 sequence of 2 frames, got {self.num_sequences} of {self.frames}")
         if not 1 <= self.max_objects <= 8:
             raise ValueError(f"max_objects must be in 1..8, got {self.max_objects}")
-
-    def as_dict(self) -> Dict[str, int]:
-        return {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    def key(self) -> str:
-        return parameters_key(self.as_dict())
 
 
 def sequence_name(index: int) -> str:
@@ -546,7 +539,7 @@ def write_dataset(config: TransferConfig, root: Path, workers: Optional[int] = N
     (root / META_FILE).unlink(missing_ok=True)
     sets = root / "ImageSets" / "2017"
     sets.mkdir(parents=True, exist_ok=True)
-    workers = _workers(config.num_sequences * config.frames) if workers is None else max(1, int(workers))
+    workers = workers_for(config.num_sequences * config.frames, workers)
     jobs = [(config, i, str(root)) for i in range(config.num_sequences)]
     with worker_map(min(workers, len(jobs))) as jobs_map:
         names = list(tqdm(jobs_map(_write_sequence_job, jobs), total=len(jobs), desc="synthetic transfer",
@@ -558,8 +551,8 @@ def write_dataset(config: TransferConfig, root: Path, workers: Optional[int] = N
 
 def ensure_transfer_dataset(config: TransferConfig, data_dir: Path) -> Path:
     """The transfer set for ``config`` under ``data_dir`` (``synthetic_transfer-<key>``), generated if absent or
-    invalid (see :func:`~stcnbuf.lab.synthetic.default.ensure_generated`)."""
-    return ensure_generated(data_dir, f"synthetic_transfer-{config.key()}",
+    invalid (see :func:`~stcnbuf.lab.synthetic.cache.ensure_generated`)."""
+    return ensure_generated(data_dir, f"{FOLDER}-{config.key()}",
                             {"meta_file": META_FILE, **metadata(config)}, lambda folder: write_dataset(config, folder))
 
 
@@ -572,12 +565,3 @@ class TransferSyntheticDataset(DavisDataset):
         root = ensure_transfer_dataset(self.config, Path(data_dir).expanduser())
         super().__init__(root, year=2017, split="val", sequences=sequences, shorter_side=shorter_side, resize=resize)
         self.name = "synthetic_transfer"
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    return generator_main(argv, "python -m stcnbuf.lab.synthetic.transfer", __doc__.split("\n\n")[0],
-                          TransferConfig, ensure_transfer_dataset, "synthetic_transfer")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rlemasklib import RLEMask
 
-from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
 from stcnbuf.apps.segment.postprocess.morphology import clean_mask, clip_to_box, close, largest_component
 from stcnbuf.apps.segment.postprocess.temporal import temporal_intersection
+from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
 
 __all__ = ["clean_mask", "clip_to_box", "close", "largest_component", "postprocess", "postprocess_file",
            "temporal_intersection"]

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Callable
 
-from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
 from stcnbuf.apps.segment.postprocess import postprocess
+from stcnbuf.io.rle import RLEFile, read_rle_file, write_rle_file
 
 
 def _non_negative(kind: type) -> Callable[[str], float]:

@@ -13,20 +13,21 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.engine.build import build_network, build_plan, build_segmenter, frame_cache_mb, resolve_device
-from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
+from stcnbuf.apps.segment.initial import given_masks_at_original_size, initial_annotations, initial_mask_files, object_ids
+from stcnbuf.apps.segment.postprocess import postprocess_file
+from stcnbuf.apps.segment.render import render_overlay
 from stcnbuf.datasets.video import VideoSource
+from stcnbuf.engine.build import build_network, build_plan, build_segmenter, resolve_device
+from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
+from stcnbuf.engine.labels import VOID_LABEL
 from stcnbuf.engine.runner import RunStats, run_plan, written_labels
+from stcnbuf.engine.settings import inference_settings
 from stcnbuf.io.atomic import remove_leftovers
 from stcnbuf.io.masks import write_label_png
-from stcnbuf.engine.labels import VOID_LABEL
 from stcnbuf.io.rle import RLEWriter, partial_path, read_rle_file
-from stcnbuf.apps.segment.postprocess import postprocess_file
 from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder, fingerprint
 from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.inputs import content_digests, file_stamps
-from stcnbuf.apps.segment.initial import given_masks_at_original_size, initial_annotations, initial_mask_files, object_ids
-from stcnbuf.apps.segment.render import render_overlay
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +64,28 @@ def _claim_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> None:
         remove_leftovers(folder)
 
 
+def _take_init_frame(cfg: DictConfig, num_frames: int) -> None:
+    """``inference.init_frame`` (offline: a frame or ``middle``) becomes ``init.frame``, where the initial masks are
+    read; the two may not disagree."""
+    init_frame = getattr(inference_settings(cfg.inference), "init_frame", None)
+    if init_frame is None:
+        return
+    init_frame = num_frames // 2 if init_frame == "middle" else int(init_frame)
+    if cfg.init.frame is not None and cfg.init.frame != init_frame:
+        raise ValueError(f"init.frame={cfg.init.frame} and inference.init_frame={cfg.inference.init_frame} "
+                         "disagree: give the initial frame once, as init.frame")
+    OmegaConf.update(cfg, "init.frame", init_frame)
+
+
 def segment_video(cfg: DictConfig) -> Dict[str, Any]:
     """Segment ``cfg.video``; write ``masks.rle.jsonl`` and the requested outputs into ``cfg.output_dir``."""
     device = resolve_device(cfg.device)
-    if cfg.inference.get("init_frame") is not None:
-        if cfg.init.get("frame") is not None and cfg.init.frame != cfg.inference.init_frame:
-            raise ValueError(f"init.frame={cfg.init.frame} and inference.init_frame={cfg.inference.init_frame} "
-                             "disagree: give the initial frame once, as init.frame")
-        OmegaConf.update(cfg, "init.frame", cfg.inference.init_frame, force_add=True)
     checkpoint = find_checkpoint(cfg.model.get("checkpoint"), cfg.paths.log_dir)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
     reader = cfg.reader
     source = VideoSource(cfg.video, reader.shorter_side, reader.constant_fps, reader.start, reader.stop, reader.step,
                          reader.resize)
+    _take_init_frame(cfg, len(source))
     out = Path(cfg.output_dir)
     config = _run_config(cfg, source, checkpoint)
     _claim_output_dir(out, config, cfg.resume)
@@ -127,11 +137,11 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     annotations = initial_annotations(cfg.init, source, device)
     if cfg.outputs.png:
         _check_png_ids(object_ids(annotations))
-    given = given_masks_at_original_size(cfg.init, annotations, source) if cfg.inference.get("write_given_masks", True) \
-        else {}
-    segmenter = build_segmenter(build_network(cfg.model), cfg.memory, cfg.inference, device)
-    plan = build_plan(cfg.inference, segmenter, len(source), sorted(annotations))
-    frames = source.frame_source(frame_cache_mb(cfg.inference))
+    inference = inference_settings(cfg.inference)
+    given = given_masks_at_original_size(cfg.init, annotations, source) if inference.write_given_masks else {}
+    segmenter = build_segmenter(build_network(cfg.model), cfg.memory, inference, device)
+    plan = build_plan(inference, segmenter, len(source), sorted(annotations))
+    frames = source.frame_source(inference.frame_cache_mb)
     snapshots = SnapshotFile(out / "state.pt", stamp, cfg.snapshot_every)
     size = tuple(source.original_size)
     png_dir = out / "masks" if cfg.outputs.png else None

@@ -9,11 +9,11 @@ from typing import Dict, List
 
 import numpy as np
 
-from stcnbuf.lab.bench.rounds import alternate
 from stcnbuf.datasets.sequence import list_images
+from stcnbuf.io import read_label_png, write_label_png
+from stcnbuf.lab.bench.rounds import alternate
 from stcnbuf.lab.synthetic.long import LongSyntheticConfig, ensure_long_dataset, sequence_name
 from stcnbuf.scoring.scorer import SequenceJob, score_jobs
-from stcnbuf.io import read_label_png, write_label_png
 
 
 def long_sequence_job(root: Path, frames: int, height: int, width: int) -> SequenceJob:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.engine.build import build_network
 from stcnbuf.engine.checkpoint import (export_original, read_network_state, read_weights_file, single_object_state,
-                                value_input_channels)
+                                       value_input_channels)
 from stcnbuf.runs.hydra_files import record_hydra_config
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     resume = resolve_resume(cfg)
     net = build_network(cfg.model, for_training=True)
-    settings = {key: {k: v for k, v in OmegaConf.to_container(cfg[key], resolve=True).items() if k != "_target_"}
-                for key in ("val_memory", "val_inference")}
+    settings = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("val_memory", "val_inference")}
     module = instantiate(cfg.module, net=net, _convert_="all", **settings)
     datamodule = instantiate(cfg.datamodule)
     if cfg.get("evaluate_after") and cfg.get("transfer_data") is not None:

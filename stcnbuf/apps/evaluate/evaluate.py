@@ -15,21 +15,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.engine.build import build_network, build_segmenter, resolve_device
-from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
+from stcnbuf.apps.evaluate.run_directory import RunDirectory, SequenceRecord, sequence_inputs
 from stcnbuf.datasets.base import VOSDataset
 from stcnbuf.datasets.sequence import VideoSequence
 from stcnbuf.datasets.youtubevos import YouTubeVOSDataset, write_submission_zip
-from stcnbuf.scoring.over_time import by_tenth, combine, plot_over_time
-from stcnbuf.scoring.sequence_prediction import SequencePrediction
-from stcnbuf.scoring.dataset import score_predictions
-from stcnbuf.apps.evaluate.run_directory import RunDirectory, SequenceRecord, sequence_inputs
-from stcnbuf.scoring.scorer import GLOBAL_COLUMNS
+from stcnbuf.engine.build import build_network, build_segmenter, resolve_device
+from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.engine.segmenter import Segmenter
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.shards import result_folder, shard_of
+from stcnbuf.scoring.dataset import score_predictions
+from stcnbuf.scoring.over_time import by_tenth, combine, plot_over_time
+from stcnbuf.scoring.scorer import GLOBAL_COLUMNS
+from stcnbuf.scoring.sequence_prediction import SequencePrediction
 
 log = logging.getLogger(__name__)
 

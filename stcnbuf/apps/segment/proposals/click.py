@@ -3,7 +3,7 @@
 Every proposal is outlined and numbered; a left click toggles the proposal under the cursor (the smallest
 one when masks are nested), Escape clears the selection, Enter or closing the window finishes. Without a
 display use ``init=maskrcnn`` (automatic choice) or ``init.clicks=[[x, y], ...]`` (scripted clicks, see
-:func:`stcnbuf.apps.segment.init.selection.selection_from_clicks`).
+:func:`stcnbuf.apps.segment.proposals.selection.selection_from_clicks`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from stcnbuf.apps.segment.init.maskrcnn import Proposals
-from stcnbuf.apps.segment.init.selection import proposal_at, toggle_selection
+from stcnbuf.apps.segment.proposals.maskrcnn import Proposals
+from stcnbuf.apps.segment.proposals.selection import proposal_at, toggle_selection
 from stcnbuf.io.masks import DAVIS_PALETTE
 from stcnbuf.io.overlay import overlay
 

@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stcnbuf.apps.segment.init.maskrcnn import Proposals
+from stcnbuf.apps.segment.proposals.maskrcnn import Proposals
 
 
 def pixel_at(x: float, y: float, height: int, width: int) -> Optional[Tuple[int, int]]:

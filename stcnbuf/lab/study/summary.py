@@ -1,0 +1,121 @@
+"""The study's summary: a row per finished run (J&F, the J&F of each scheduled event's object, fps, peak memory,
+J&F per tenth of the videos), written as ``study.csv``, the tables of ``study.md`` and the plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.lab.study.plots import plot_study
+from stcnbuf.lab.study.runner import finished, recorded_machine
+from stcnbuf.lab.study.runs import StudyRun
+from stcnbuf.lab.synthetic.long import EVENTS
+
+log = logging.getLogger(__name__)
+
+
+def _object_scores(folder: Path) -> Dict[int, float]:
+    """Mean J&F of each object id over the sequences of a run (its ``per-sequence_results-<set>.csv``: rows
+    ``<seq>_<id>``)."""
+    scores: Dict[int, List[float]] = {}
+    found = sorted(folder.glob("per-sequence_results-*.csv"))
+    if not found:
+        return {}
+    path = found[0]
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            name, _, oid = row["Sequence"].rpartition("_")
+            if name and oid.isdigit():
+                scores.setdefault(int(oid), []).append((float(row["J-Mean"]) + float(row["F-Mean"])) / 2)
+    return {oid: sum(v) / len(v) for oid, v in scores.items()}
+
+
+def collect(runs: Sequence[StudyRun], runs_dir: Path) -> List[Dict[str, Any]]:
+    """One row per finished run: its settings, J&F, the J&F of each event's object, fps, peak memory and
+    the J&F per tenth."""
+    rows = []
+    for run in runs:
+        folder = runs_dir / run.name
+        if not finished(folder):
+            continue
+        metrics = json.loads((folder / "metrics.json").read_text())
+        objects = _object_scores(folder) if metrics.get("dataset") == "synthetic_long" else {}  # ids = events
+        rows.append({"run": run.name, "group": run.group, "policy": run.policy, "capacity": run.capacity,
+                     "burn_in_passes": run.passes, "order": run.order, "seed": run.seed,
+                     "ring": (metrics.get("config") or {}).get("memory", {}).get("temp_size"),
+                     "every_frame": run.every_frame if run.group == "burn_in" else None,
+                     "treatment": run.treatment,
+                     "dataset": metrics.get("dataset"), "sequences": metrics.get("sequences"),
+                     "video_frames": (metrics.get("frames") or 0) - (metrics.get("burn_in_frames") or 0),
+                     "J&F": _percent(metrics.get("J&F-Mean")), "J": _percent(metrics.get("J-Mean")),
+                     "F": _percent(metrics.get("F-Mean")),
+                     **{f"J&F {event}": _percent(objects.get(i + 1)) for i, event in enumerate(EVENTS)},
+                     "fps": metrics.get("fps"), "peak_memory_mb": metrics.get("peak_memory_mb"),
+                     "J&F-by-tenth": [_percent(v) for v in metrics.get("J&F-by-tenth") or []]})
+    return rows
+
+
+def _percent(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(100.0 * float(value), 2)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _markdown(rows: List[Dict[str, Any]], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: str) -> Optional[Path]:
+    """``study.csv``, ``study.md`` and the plots in ``out`` for the runs finished in ``runs_dir``; returns the
+    Markdown path."""
+    rows = collect(runs, runs_dir)
+    if not rows:
+        log.warning("no finished study runs under %s", runs_dir)
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    flat = [{k: v for k, v in r.items() if k != "J&F-by-tenth"} for r in rows]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(flat[0]) + ["J&F-by-tenth"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**f, "J&F-by-tenth": " ".join(_cell(v) for v in r["J&F-by-tenth"])} for f, r in zip(flat, rows))
+    atomic_write_text(out / "study.csv", buffer.getvalue())
+    events = [e for e in (f"J&F {e}" for e in EVENTS) if any(r[e] is not None for r in flat)]
+    policy_rows = [r for r in flat if r["group"] == "policy"]
+    burn_rows = [r for r in flat if r["group"] == "burn_in"]
+    datasets = ", ".join(sorted({f"{r['dataset']} ({r['sequences']} sequences, {r['video_frames']} frames)"
+                                 for r in flat}))
+    text = ["# Buffer study", "",
+            f"Command: `{command}`", "",
+            f"Data: {datasets}", "",
+            f"Machine: {recorded_machine(runs_dir) or 'not recorded'}", "",
+            "J&F in %" + ("; `J&F <event>` is the J&F of the object given that event (see "
+                          "stcnbuf/lab/synthetic/long.py: absence = away longer than capacity x mem_every, drift = slow "
+                          "colour change, abrupt = sudden colour change, late = enters late and leaves)." if events
+                          else "."), ""]
+    if policy_rows:
+        text += ["## Policy x capacity (online, no burn-in)", "",
+                 _markdown(policy_rows, ["policy", "capacity", "ring", "seed", "J&F", "J", "F", *events, "fps",
+                                         "peak_memory_mb"])]
+    if burn_rows:
+        text += ["## Burn-in passes x order (offline)", "",
+                 _markdown(burn_rows, ["policy", "capacity", "burn_in_passes", "order", "every_frame", "treatment", "J&F",
+                                       *events, "fps", "peak_memory_mb"])]
+    text += ["## J&F per tenth of the videos", "",
+             _markdown([{"run": r["run"], **{f"{i + 1}": v for i, v in enumerate(r["J&F-by-tenth"])}} for r in rows],
+                       ["run", *[str(i + 1) for i in range(10)]])]
+    atomic_write_text(out / "study.md", "\n".join(text))
+    plot_study(rows, out)
+    return out / "study.md"
