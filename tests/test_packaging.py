@@ -54,7 +54,8 @@ def test_a_wheel_installed_outside_the_repository_segments_and_evaluates(tmp_pat
          tmp_path)
     where = _run([venv / "bin" / "python", "-c", "import stcnbuf, stcnbuf.configs; print(stcnbuf.__file__); "
                   "print(stcnbuf.__version__)"], tmp_path).stdout.split()
-    assert where[0].startswith(str(purelib)) and where[1] == "0.3.0"  # the installed copy, not the checkout
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert where[0].startswith(str(purelib)) and where[1] == version  # the installed copy, not the checkout
 
     work = tmp_path / "work"
     (work / "video").mkdir(parents=True)
@@ -72,7 +73,7 @@ def test_a_wheel_installed_outside_the_repository_segments_and_evaluates(tmp_pat
     assert "J&F" in done.stdout
     assert list((work / "data").glob("synthetic-*")) and list((work / "logs" / "eval" / "runs").glob("*/metrics.json"))
     predictions = next((work / "logs" / "eval" / "runs").glob("*/predictions"))
-    _run([venv / "bin" / "stcnbuf-evaluate", "--pred-root", predictions, "--out", work / "scores", "data=synthetic",
+    _run([venv / "bin" / "stcnbuf-score", "--pred-root", predictions, "--out", work / "scores", "data=synthetic",
           "data.height=48", "data.width=80", "data.train_sequences=1", "data.train_frames=4", "data.val_sequences=2",
           "data.val_frames=6", "data.long_sequences=1", "data.long_frames=6"], work)
     assert (work / "scores" / "global_results-val.csv").read_bytes() == \

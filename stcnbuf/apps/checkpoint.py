@@ -1,7 +1,7 @@
 """``stcnbuf-checkpoint`` (``python -m stcnbuf.apps.checkpoint``): what a weights file holds, and its export in
 the original STCN format.
 
-    stcnbuf-checkpoint inspect FILE          # tensors, the architecture it fits, sha256
+    stcnbuf-checkpoint inspect FILE          # tensors, parameters, architecture, released file, sha256
     stcnbuf-checkpoint export IN OUT.pth     # the original STCN format (plain CPU state dict)
 """
 
@@ -10,18 +10,26 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional
 
-from stcnbuf.engine.checkpoint import (CheckpointError, architecture_of, check_compatible, export_original, file_sha256,
-                                       read_network_state)
+from stcnbuf.engine.checkpoint import (CheckpointError, architecture_of, check_compatible, convert_stage0,
+                                       export_original, extract_state_dict, file_sha256, parameter_count,
+                                       read_network_state, read_weights_file, released_layout)
 from stcnbuf.engine.model.stcn import STCN
+
+NO_RELEASED_LAYOUT = "none (tensor names or shapes differ from STCN's released files)"
 
 
 def inspect(path: str) -> None:
-    """Print what a weights file holds, the architecture it fits and its sha256."""
-    state = read_network_state(path)
+    """Print what a weights file holds, the architecture it fits, the released STCN file it matches and its
+    sha256."""
+    stored = extract_state_dict(read_weights_file(path), path)
+    state = convert_stage0(stored)
     arch = architecture_of(state, path)
-    check_compatible(STCN(**arch), state, path)
-    print(f"{path}: {len(state)} tensors, {sum(v.numel() for v in state.values()):,} values")
+    net = STCN(**arch)
+    check_compatible(net, state, path)
+    print(f"{path}: {len(stored)} tensors, {parameter_count(stored, net):,} parameters "
+          f"({sum(v.numel() for v in stored.values()):,} values with the BatchNorm statistics)")
     print(f"architecture: {arch}")
+    print(f"released file: {released_layout(stored) or NO_RELEASED_LAYOUT}")
     print(f"sha256: {file_sha256(path)}")
 
 

@@ -11,6 +11,8 @@ label maps (palette PNG, pixel = object id). Writes, into ``--out`` (a folder of
 its tables in RESULTS would report them instead of scoring), ``global_results-<set>.csv``,
 ``per-sequence_results-<set>.csv`` (the kits' names and columns, full precision) and ``scores.json`` (the scoring
 figures of ``eval.py``'s ``metrics.json``). Exits 1 when a sequence (or all) could not be scored, 2 on bad input.
+``--extra-ids ignore`` scores a sequence whose prediction holds ids that its objects lack (as vos-benchmark
+does) instead of leaving it unscored.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import List, Optional
 
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.scoring.dataset import score_predictions, set_name
-from stcnbuf.scoring.scorer import table_names
+from stcnbuf.scoring.scorer import EXTRA_IDS, table_names
 
 
 def detect_year(root: Path) -> int:
@@ -73,6 +75,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables and scores.json")
     parser.add_argument("--workers", type=int, default=None,
                         help="scoring processes (default: all cores for long work, else one)")
+    parser.add_argument("--extra-ids", choices=EXTRA_IDS, default="error",
+                        help="a predicted id that the objects lack: error (the sequence is not scored, as the DAVIS "
+                             "kit) or ignore (its pixels are background, as vos-benchmark)")
     davis = parser.add_argument_group("DAVIS short form")
     davis.add_argument("--gt-root", type=Path, default=None, help="DAVIS folder (JPEGImages, Annotations, ImageSets)")
     davis.add_argument("--split", default="val")
@@ -88,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not dataset.scorable:
             raise ValueError(f"{dataset.name} has no ground truth to score against here (a server-scored split?)")
         start = time.perf_counter()
-        scores = score_predictions(dataset, args.pred_root, dataset.names, args.workers, out)
+        scores = score_predictions(dataset, args.pred_root, dataset.names, args.workers, out, args.extra_ids)
         seconds = time.perf_counter() - start
     except Exception as error:  # Hydra's and the datasets' errors alike: one line naming what is wrong
         print(f"error: {error}", file=sys.stderr)

@@ -25,6 +25,9 @@ class VOSDataset(ABC):
             ``lvos`` / ``lvos_official``: LVOS's), see :mod:`stcnbuf.scoring.scorer`.
         unseen: the sequences whose categories training never saw, where the dataset names them (LVOS):
             results are then also reported for the seen and the unseen ones.
+        submission: the layout of the archive its evaluation server scores
+            (:data:`~stcnbuf.datasets.submission.SUBMISSION_LAYOUTS`) where the set is scored there; ``None``: scored
+            here.
         shorter_side: working resolution (frames are scaled so their shorter side has this many pixels;
             ``None`` keeps them as they are). Outputs are always at the original size.
         resize: how frames are scaled to it (:data:`~stcnbuf.datasets.frames.RESIZE_METHODS`; default ``stcn``,
@@ -36,6 +39,7 @@ class VOSDataset(ABC):
     gt_binary = False
     protocol = "davis"
     unseen: Optional[List[str]] = None
+    submission: Optional[str] = None
 
     def __init__(self, root: str | Path, shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
         self.root = Path(root).expanduser()

@@ -8,6 +8,9 @@ from typing import List, Optional, Sequence
 from stcnbuf.datasets.base import VOSDataset
 from stcnbuf.datasets.sequence import VideoSequence, list_images, masks_by_frame
 
+#: DAVIS 2017 splits without public ground truth, scored by the challenge server (their ImageSets file names)
+SERVER_SPLITS = ("test-dev", "test-challenge")
+
 
 def read_split_file(path: Path) -> List[str]:
     """Sequence names of an ImageSets file: one name per line (2017) or frame/mask path pairs (2016)."""
@@ -30,8 +33,10 @@ class DavisDataset(VOSDataset):
     Args:
         root: the folder holding ``JPEGImages``, ``Annotations`` and ``ImageSets``.
         year: 2017 (palette masks, 255 = void, several objects) or 2016 (grayscale 0/255, one object).
-        split: ``train``, ``val``, ``test-dev`` (2017) or ``train``, ``val``, ``trainval`` (2016); for
-            other DAVIS-layout sets any file name in ``ImageSets/<year>``.
+        split: ``train``, ``val``, ``test-dev``, ``test-challenge`` (2017) or ``train``, ``val``, ``trainval``
+            (2016); for other DAVIS-layout sets any file name in ``ImageSets/<year>``. The
+            :data:`SERVER_SPLITS` are scored by the server, which takes 480p predictions: at ``480p`` their
+            archive is written (layout ``sequences``).
         resolution: ``480p`` or ``Full-Resolution``.
         sequences: a subset of the split (default: all).
         allow_missing: evaluate the sequences present when the split lists absent ones.
@@ -49,7 +54,8 @@ class DavisDataset(VOSDataset):
         self.year, self.split, self.resolution = int(year), split, resolution
         self.resize_masks = resize_masks
         self.gt_binary = self.year == 2016
-        self.scorable = split != "test-dev"
+        self.scorable = split not in SERVER_SPLITS
+        self.submission = "sequences" if not self.scorable and resolution == "480p" else None
         image_sets = self.root / "ImageSets" / (resolution if self.year == 2016 else "2017")
         split_file = image_sets / f"{split}.txt"
         if not split_file.is_file():

@@ -105,8 +105,16 @@ class LVOSDataset(FolderDataset):
                              "every object's frame range; use the meta file of this split)")
         self.names = self.select(sequences, sorted(self.ranges), False, str(self.meta_path))
         self.unseen = self._unseen(unseen)
-        # scored when a video has masks beyond the first (a broken video is reported when it is evaluated)
-        self.scorable = any(len(list(self._folder("Annotations", n).glob("*.png"))) > 1 for n in self.names)
+        # scored here when a video has ground truth (a broken video is reported when it is evaluated); else by the
+        # server (test), which takes its archive in the layout ``annotations``
+        self.scorable = any(self._has_ground_truth(n) for n in self.names)
+        self.submission = None if self.scorable else "annotations"
+
+    def _has_ground_truth(self, name: str) -> bool:
+        """Whether video ``name`` has masks besides its objects' first ones (the inputs)."""
+        starts = {span.start for span in self.ranges[name].values()}
+        return any(not (p.stem.isdigit() and int(p.stem) in starts)
+                   for p in self._folder("Annotations", name).glob("*.png"))
 
     def _unseen(self, unseen: Optional[str | Path]) -> Optional[List[str]]:
         path = Path(unseen).expanduser() if unseen else self.root / "unseen_videos.txt"

@@ -1,8 +1,9 @@
-"""YouTube-VOS 2018 / 2019: sparse first-appearance masks, outputs on the every-5th-frame list, submission zip.
+"""YouTube-VOS 2018 / 2019 and MOSE: sparse first-appearance masks, outputs on the frames of
+``<split>/JPEGImages``, an archive for the server.
 
 Layout::
 
-    ROOT/<split>/JPEGImages/<vid>/<frame>.jpg     frames that need outputs (every 5th)
+    ROOT/<split>/JPEGImages/<vid>/<frame>.jpg     frames that need outputs (YouTube-VOS: every 5th; MOSE: all)
     ROOT/<split>/Annotations/<vid>/<frame>.png    the first mask of each object
     ROOT/<split>/meta.json                        {"videos": {vid: {"objects": {id: {"frames": [...]}}}}}
     ROOT/all_frames/<split>_all_frames/JPEGImages/<vid>/   (optional) every frame, used for propagation
@@ -11,19 +12,18 @@ Layout::
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from stcnbuf.datasets.base import VOSDataset
 from stcnbuf.datasets.sequence import VideoSequence, list_images, masks_by_frame
-from stcnbuf.io.atomic import atomic_write
+from stcnbuf.datasets.submission import check_layout
 
 
 class YouTubeVOSDataset(VOSDataset):
-    """YouTube-VOS validation/test sets (scored on the challenge server: this reader writes the submission), or
-    a split with ground truth on its frames (``dense``: train, or an own set in this layout), scored locally with
-    the ``present`` protocol (each object from its first mask on).
+    """YouTube-VOS validation/test sets (scored on the challenge server: their archive is written in the layout
+    ``submission``), or a split with ground truth on its frames (``dense``: train, or an own set in this layout),
+    scored locally with the ``present`` protocol (each object from its first mask on).
 
     Args:
         root: folder holding ``<split>/`` (and ``all_frames/`` when ``all_frames``).
@@ -35,14 +35,19 @@ class YouTubeVOSDataset(VOSDataset):
         resize_masks: resize masks whose size differs from their frame instead of refusing them.
         shorter_side: working resolution (STCN's protocol: 480); resize: how frames are scaled to it.
         dense: the Annotations hold ground truth on the frames to score, not only each object's first mask.
+        name: the dataset's name (default ``youtubevos<year>``; ``mose`` for MOSE).
+        submission: the layout of the server's archive
+            (:data:`~stcnbuf.datasets.submission.SUBMISSION_LAYOUTS`; none with ``dense``).
     """
 
     def __init__(self, root: str | Path, year: int = 2019, split: str = "valid", all_frames: bool = False,
                  sequences: Optional[Sequence[str]] = None, resize_masks: bool = False,
-                 shorter_side: Optional[int] = 480, resize: str = "stcn", dense: bool = False) -> None:
-        self.name = f"youtubevos{year}"
+                 shorter_side: Optional[int] = 480, resize: str = "stcn", dense: bool = False,
+                 name: Optional[str] = None, submission: str = "annotations") -> None:
+        self.name = name or f"youtubevos{year}"
         super().__init__(root, shorter_side, resize)
         self.dense = self.scorable = bool(dense)
+        self.submission = None if self.dense else check_layout(submission)
         self.protocol = "present"
         self.year, self.split, self.resize_masks = int(year), split, resize_masks
         self.split_dir = self.root / split
@@ -92,26 +97,3 @@ class YouTubeVOSDataset(VOSDataset):
                 raise FileNotFoundError(f"{self.name}/{name}: meta.json says object {object_id} first appears on "
                                         f"frame {first}, but {self.split_dir / 'Annotations' / name / (first + '.png')} "
                                         "does not exist")
-
-
-def write_submission_zip(predictions: Path, dataset: YouTubeVOSDataset, out: Path) -> Path:
-    """Zip ``predictions/<vid>/<frame>.png`` as ``Annotations/<vid>/<frame>.png`` for every required frame; those
-    before a video's first annotation may be absent (a run without the backward pass writes nothing there, as
-    STCN's submissions hold nothing there: no object exists yet)."""
-    entries = []
-    for name in dataset.names:
-        sequence = dataset.sequence(name)
-        first = min(sequence.mask_paths)
-        for index in sequence.outputs:
-            path = predictions / name / f"{sequence.frame_name(index)}.png"
-            if path.is_file():
-                entries.append((path, f"Annotations/{name}/{path.name}"))
-            elif index >= first:
-                raise FileNotFoundError(f"prediction missing for the submission: {path}")
-
-    def write(tmp: str) -> None:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-            for path, arcname in entries:
-                archive.write(path, arcname)
-
-    return atomic_write(out, write)

@@ -283,6 +283,40 @@ def guess_architecture(state: Mapping[str, Tensor]) -> Dict[str, object]:
     }
 
 
+#: STCN's released files told apart by layout: the value encoder's input channels -> which files have it.
+RELEASED_LAYOUTS: Dict[int, str] = {
+    5: "STCN's s01, s03 or s012 layout (multi-object network, 5th value channel; STCN publishes no hash that "
+       "tells them apart)",
+    4: "STCN's stage-0 layout, s0 (4 value input channels; loaded with a zero 5th channel)",
+}
+
+
+def released_shapes() -> Dict[str, Tuple[int, ...]]:
+    """Tensor name -> shape of STCN's released multi-object files: :class:`STCN`'s own state dict, equal by
+    construction (built on the meta device: no memory, no initialisation)."""
+    with torch.device("meta"):
+        net = STCN()
+    return {name: tuple(tensor.shape) for name, tensor in net.state_dict().items()}
+
+
+def released_layout(state: Mapping[str, Tensor]) -> Optional[str]:
+    """Which released STCN layout (:data:`RELEASED_LAYOUTS`) a state dict as read (before
+    :func:`convert_stage0`) has: every tensor name and shape equal; ``None`` when it has none of them."""
+    reference = released_shapes()
+    if state.keys() != reference.keys():
+        return None
+    for channels, description in RELEASED_LAYOUTS.items():
+        reference[_STAGE0_KEY] = (reference[_STAGE0_KEY][0], channels, *reference[_STAGE0_KEY][2:])
+        if all(tuple(state[name].shape) == shape for name, shape in reference.items()):
+            return description
+    return None
+
+
+def parameter_count(state: Mapping[str, Tensor], net: torch.nn.Module) -> int:
+    """Values of ``state`` that are ``net``'s parameters (BatchNorm running statistics left out)."""
+    return sum(state[name].numel() for name, _ in net.named_parameters())
+
+
 def find_checkpoint(checkpoint: Optional[str | os.PathLike], log_dir: str | os.PathLike) -> str:
     """``checkpoint``, or else the newest checkpoint of a ``python train.py`` run under ``log_dir/train``."""
     if checkpoint:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from stcnbuf.datasets.base import VOSDataset
-from stcnbuf.scoring.scorer import (GLOBAL_COLUMNS, LVOS_COLUMNS, LVOS_OFFICIAL_COLUMNS, EvaluationResult, score_jobs,
-                                    sequence_job, table_names, write_global_csv, write_per_sequence_csv)
+from stcnbuf.scoring.scorer import (GLOBAL_COLUMNS, LVOS_COLUMNS, LVOS_OFFICIAL_COLUMNS, EvaluationResult,
+                                    check_extra_ids, score_jobs, sequence_job, table_names, write_global_csv,
+                                    write_per_sequence_csv)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _json_number(value: Any) -> Any:
 
 
 def score_predictions(dataset: VOSDataset, predictions: Path, names: Sequence[str], workers: Optional[int] = None,
-                      out: Optional[Path] = None) -> Dict[str, Any]:
+                      out: Optional[Path] = None, extra_ids: str = "error") -> Dict[str, Any]:
     """Score ``predictions/<sequence>/<frame>.png`` for the sequences ``names`` of ``dataset``.
 
     Returns the headline figures of the dataset's protocol (``None`` for a figure the protocol leaves undefined,
@@ -40,12 +41,14 @@ def score_predictions(dataset: VOSDataset, predictions: Path, names: Sequence[st
     videos), ``J&F-by-tenth``, ``scoring_protocol``, ``scored_sequences``, ``unscored_sequences`` (name ->
     reason), ``scoring_notes``; or ``scoring_error`` when nothing could be scored. With ``out``, writes the global
     and per-sequence tables there under the official kits' names (:func:`~stcnbuf.scoring.scorer.table_names`).
+    ``extra_ids``: what a predicted id that the objects lack does (:data:`~stcnbuf.scoring.scorer.EXTRA_IDS`).
     """
+    check_extra_ids(extra_ids)
     jobs, unscored = [], {}
     for name in names:
         try:
             jobs.append(sequence_job(dataset.sequence(name), Path(predictions) / name, dataset.gt_binary,
-                                     dataset.protocol))
+                                     dataset.protocol, extra_ids))
         except (OSError, ValueError) as error:
             unscored[name] = str(error)
     try:

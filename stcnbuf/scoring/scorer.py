@@ -4,13 +4,13 @@ Two protocols (``SequenceJob.protocol``):
 
 - ``davis``, the official davis2017-evaluation kit's, for DAVIS data: objects are ids ``1..N``, ``N`` the
   largest id of the first ground-truth frame (void 255 counts as background everywhere, no pixel is
-  excluded); the first and the last frame are not scored; a predicted id above ``N`` is an error. When ids
+  excluded); the first and the last frame are not scored; a predicted id above ``N`` is extra. When ids
   of ``1..N`` are absent from the first frame the kit still scores them (J = F = 1 wherever both are
   empty); the sequence is then named in :attr:`EvaluationResult.notes`.
 - ``present``, for objects that come and go (any other layout, ground truth on every frame or on some):
   the objects are the ids present anywhere in the ground truth; each is scored on the annotated frames
   after its first appearance (where its mask was given) up to its last one, frames in between where it is
-  absent included; a predicted id that the ground truth lacks is an error.
+  absent included; a predicted id that the ground truth lacks is extra.
 - ``lvos``, for LVOS (``data=lvos``): the objects and their annotated ranges come from the dataset's meta
   file; each object is scored on the annotated frames of its range after its first one (its input), its last
   one included; besides J and F, V is the standard deviation of its per-frame J&F. Decay uses the correct
@@ -25,6 +25,7 @@ Two protocols (``SequenceJob.protocol``):
   (:func:`lvos_official_globals`). Boundaries are those of the toolkit's Python path (``seg ^ e | seg ^ s |
   seg ^ se``, the DAVIS kit's), which it runs unless its optional Cython op is built.
 
+Extra predicted ids (``davis``, ``present``; see :data:`EXTRA_IDS`) leave the sequence unscored by default.
 Global metrics are means over all objects of all sequences (``lvos_official``: see above).
 """
 
@@ -60,6 +61,10 @@ LVOS_COLUMNS = GLOBAL_COLUMNS + ("V-Mean",)
 #: The official LVOS toolkit's global columns (``evaluation_method.py``), see :func:`lvos_official_globals`.
 LVOS_OFFICIAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-seen-Mean", "J-unseen-Mean", "F-Mean", "F-seen-Mean",
                          "F-unseen-Mean", "V-Mean", "V-seen-Mean", "V-unseen-Mean")
+#: What a predicted id that the objects lack does (``davis``, ``present``): ``error``, the sequence is not scored
+#: (its reason in :attr:`EvaluationResult.unscored`, as the DAVIS kit stops); ``ignore``, its objects are scored
+#: with the id's pixels as background of each (and a note), as vos-benchmark scores.
+EXTRA_IDS = ("error", "ignore")
 _ATTRIBUTES = {"J-Mean": "j_mean", "J-Recall": "j_recall", "J-Decay": "j_decay",
                "F-Mean": "f_mean", "F-Recall": "f_recall", "F-Decay": "f_decay", "V-Mean": "v"}
 
@@ -154,6 +159,7 @@ class SequenceJob:
 
     Under ``davis`` the predictions of the first and the last frame are not read (those frames are not scored).
     ``gt_binary``: DAVIS 2016 grayscale masks, any nonzero pixel is object 1 (255 is the object, not void).
+    ``extra_ids``: one of :data:`EXTRA_IDS`.
     """
 
     name: str
@@ -164,21 +170,29 @@ class SequenceJob:
     #: ``lvos*``: the frame numbers of ``gt_paths`` and each object's range (:class:`~stcnbuf.datasets.sequence.ObjectRange`)
     frame_numbers: list[int] | None = None
     ranges: dict[int, ObjectRange] | None = None
+    extra_ids: str = "error"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown scoring protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        check_extra_ids(self.extra_ids)
         if self.protocol.startswith("lvos") and (self.ranges is None or self.frame_numbers is None):
             raise ValueError(f"sequence {self.name}: the {self.protocol} protocol scores each object on its range "
                              "from the dataset's meta file, and this job has none (score LVOS with data=lvos)")
 
 
+def check_extra_ids(extra_ids: str) -> None:
+    """Refuse a value that is not one of :data:`EXTRA_IDS`."""
+    if extra_ids not in EXTRA_IDS:
+        raise ValueError(f"unknown extra_ids {extra_ids!r}; choose one of {', '.join(EXTRA_IDS)}")
+
+
 def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool = False,
-                 protocol: str = "davis") -> SequenceJob:
+                 protocol: str = "davis", extra_ids: str = "error") -> SequenceJob:
     """The job scoring ``prediction_dir/<frame>.png`` against ``sequence``'s ground truth: under ``davis`` it
     must cover every frame (a ``ValueError`` names the frames without it); under ``present`` the annotated
     frames are scored, at least two of them; under ``lvos*`` the annotated frames of the sequence's object
-    ranges."""
+    ranges. ``extra_ids``: one of :data:`EXTRA_IDS`."""
     if protocol != "davis":
         annotated = sorted(sequence.mask_paths)
         if protocol == "present" and len(annotated) < 2:
@@ -188,7 +202,8 @@ def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool 
         return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in annotated],
                            [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in annotated],
                            gt_binary=gt_binary, protocol=protocol, ranges=sequence.object_ranges if lvos else None,
-                           frame_numbers=[int(sequence.frame_name(i)) for i in annotated] if lvos else None)
+                           frame_numbers=[int(sequence.frame_name(i)) for i in annotated] if lvos else None,
+                           extra_ids=extra_ids)
     missing = [i for i in range(len(sequence)) if i not in sequence.mask_paths]
     if missing:
         folder = sequence.mask_paths[min(sequence.mask_paths)].parent
@@ -197,7 +212,7 @@ def sequence_job(sequence: VideoSequence, prediction_dir: Path, gt_binary: bool 
                          "every frame needs its mask to be scored")
     return SequenceJob(sequence.name, [sequence.mask_paths[i] for i in range(len(sequence))],
                        [Path(prediction_dir) / f"{sequence.frame_name(i)}.png" for i in range(len(sequence))],
-                       gt_binary=gt_binary)
+                       gt_binary=gt_binary, extra_ids=extra_ids)
 
 
 def _scored_frames(name: str, num_frames: int) -> slice:
@@ -252,14 +267,29 @@ def _joined(parts: list[BlockScores], k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([j for j, _ in pairs]), np.concatenate([f for _, f in pairs])
 
 
-def _merge_davis(name: str, num_objects: int, parts: list[BlockScores], num_frames: int) -> list[ObjectScore]:
-    """Objects ``1..num_objects`` over the scored frames (the blocks, in order) of a ``num_frames`` sequence."""
+def _on_extra_ids(name: str, found: str, extra_ids: str) -> str:
+    """Predicted ids that the objects lack (``found`` says which): a ``ValueError`` under ``extra_ids="error"``,
+    the sequence's note under ``"ignore"``."""
+    if extra_ids == "error":
+        raise ValueError(f"sequence {name}: {found} (with extra_ids=ignore, or --extra-ids ignore, it is scored "
+                         "without them)")
+    return f"{found}: ignored, as background of every object (extra_ids=ignore)"
+
+
+def _notes(*notes: str | None) -> str | None:
+    """The notes that are given, in one."""
+    return "; ".join(note for note in notes if note) or None
+
+
+def _merge_davis(name: str, num_objects: int, parts: list[BlockScores], num_frames: int,
+                 extra_ids: str) -> tuple[list[ObjectScore], str | None]:
+    """Objects ``1..num_objects`` over the scored frames (the blocks, in order) of a ``num_frames`` sequence, and
+    the note on predicted ids above ``num_objects``."""
     top = max(set().union(*(part.pred_ids for part in parts)), default=0)
-    if top > num_objects:
-        raise ValueError(f"sequence {name}: the prediction holds id {top}, but the first ground-truth frame has "
-                         f"{num_objects} object(s)")
+    note = _on_extra_ids(name, f"the prediction holds id {top}, but the first ground-truth frame has "
+                               f"{num_objects} object(s)", extra_ids) if top > num_objects else None
     positions = _davis_positions(num_frames)
-    return [ObjectScore(f"{name}_{k}", *_joined(parts, k), positions) for k in range(1, num_objects + 1)]
+    return [ObjectScore(f"{name}_{k}", *_joined(parts, k), positions) for k in range(1, num_objects + 1)], note
 
 
 def _davis_positions(num_frames: int) -> np.ndarray:
@@ -289,7 +319,7 @@ def object_ranges(gt_ids: list[set[int]]) -> dict[int, np.ndarray]:
     return {k: np.arange(frames[0] + 1, frames[-1] + 1) for k, frames in sorted(present.items())}
 
 
-def _merge_present(name: str, parts: list[BlockScores]) -> tuple[list[ObjectScore], str | None]:
+def _merge_present(name: str, parts: list[BlockScores], extra_ids: str) -> tuple[list[ObjectScore], str | None]:
     """Objects present in the ground truth of the blocks (every annotated frame, in order), each on its own
     range."""
     gt_ids = [ids for part in parts for ids in part.gt_ids]
@@ -297,9 +327,8 @@ def _merge_present(name: str, parts: list[BlockScores]) -> tuple[list[ObjectScor
     if not ranges:
         raise ValueError(f"sequence {name}: the ground truth holds no object")
     extra = sorted(set().union(*(part.pred_ids for part in parts)) - set(ranges))
-    if extra:
-        raise ValueError(f"sequence {name}: the prediction holds id(s) {extra[:10]} that its ground truth lacks "
-                         f"(objects: {sorted(ranges)})")
+    extra_note = _on_extra_ids(name, f"the prediction holds id(s) {extra[:10]} that its ground truth lacks "
+                                     f"(objects: {sorted(ranges)})", extra_ids) if extra else None
     unread, offset = {}, 0
     for part in parts:
         unread.update({offset + t: why for t, why in part.unread.items()})
@@ -319,7 +348,7 @@ def _merge_present(name: str, parts: list[BlockScores]) -> tuple[list[ObjectScor
                          f"{sorted(ranges)} (its masks are inputs only)")
     note = (f"object(s) {unscored} appear on no annotated frame after their first one and are not scored"
             if unscored else None)
-    return scores, note
+    return scores, _notes(extra_note, note)
 
 
 def lvos_frames(span: ObjectRange, annotated: list[int], official: bool) -> tuple[list[int], int]:
@@ -403,24 +432,24 @@ def _score_lvos(job: SequenceJob) -> tuple[list[ObjectScore], str | None]:
     return scores, note
 
 
-def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray,
-                   protocol: str = "davis") -> list[ObjectScore]:
+def score_sequence(name: str, gt_labels: np.ndarray, pred_labels: np.ndarray, protocol: str = "davis",
+                   extra_ids: str = "error") -> list[ObjectScore]:
     """Score one sequence from uint8 label maps ``[T, H, W]`` of all its frames (first and last included)
-    under ``protocol`` (see the module)."""
+    under ``protocol`` (see the module); ``extra_ids``: one of :data:`EXTRA_IDS`."""
     gt_labels, pred_labels = np.asarray(gt_labels), np.asarray(pred_labels)
     if gt_labels.ndim != 3 or gt_labels.shape != pred_labels.shape:
         raise ValueError(f"sequence {name}: ground truth {gt_labels.shape} and prediction {pred_labels.shape} "
                          "must be label maps [T, H, W] of one shape")
-    if protocol == "present":
-        return _merge_present(name, [score_block(gt_labels, pred_labels)])[0]
     if protocol.startswith("lvos"):
         raise ValueError(f"sequence {name}: the {protocol} protocol needs the objects' ranges from the meta file; "
                          "score LVOS with eval.py data=lvos")
-    SequenceJob(name, [], [], protocol=protocol)  # validates the protocol
+    SequenceJob(name, [], [], protocol=protocol, extra_ids=extra_ids)  # validates the protocol and extra_ids
+    if protocol == "present":
+        return _merge_present(name, [score_block(gt_labels, pred_labels)], extra_ids)[0]
     scored = _scored_frames(name, len(gt_labels))
     num_objects = _num_objects(gt_labels[0])
     block = score_block(gt_labels[scored], pred_labels[scored], list(range(1, num_objects + 1)))
-    return _merge_davis(name, num_objects, [block], len(gt_labels))
+    return _merge_davis(name, num_objects, [block], len(gt_labels), extra_ids)[0]
 
 
 def _read(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -477,11 +506,12 @@ def _score_frame_block(block: FrameBlock) -> BlockScores:
 
 def _merge_blocks(job: SequenceJob, parts: list[BlockScores]) -> tuple[list[ObjectScore], str | None]:
     if job.protocol == "present":
-        return _merge_present(job.name, parts)
+        return _merge_present(job.name, parts, job.extra_ids)
     first = read_label_png(job.gt_paths[0])
     if job.gt_binary:
         first = (first > 0).astype(np.uint8)
-    return _merge_davis(job.name, _num_objects(first), parts, len(job.gt_paths)), id_gaps_note(first)
+    scores, note = _merge_davis(job.name, _num_objects(first), parts, len(job.gt_paths), job.extra_ids)
+    return scores, _notes(note, id_gaps_note(first))
 
 
 def _run_task(task: SequenceJob | FrameBlock) -> tuple[list[ObjectScore], str | None] | BlockScores | str:

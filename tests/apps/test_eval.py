@@ -200,6 +200,7 @@ def _run(args, cwd, env_extra=None):
 
 @pytest.mark.slow
 def test_eval_command_line_and_a_two_by_two_sweep(tmp_path, data_dir, tiny_checkpoint):
+    pytest.importorskip("wandb", reason="logger=wandb: pip install -e '.[wandb]'")
     run_eval(tmp_path / "gen", data_dir, tiny_checkpoint)  # make sure the tiny synthetic set exists
     root = next(data_dir.glob("synthetic-*"))
     args = ["eval.py", "data=davis2017", f"data.root={root}", "data.split=val", f"model.checkpoint={tiny_checkpoint}",

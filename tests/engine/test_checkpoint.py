@@ -1,3 +1,4 @@
+import json
 import logging
 import subprocess
 import sys
@@ -8,8 +9,9 @@ import torchvision
 
 from stcnbuf.apps.checkpoint import main as checkpoint_main
 from stcnbuf.engine.build import build_network
-from stcnbuf.engine.checkpoint import (CheckpointError, export_original, guess_architecture, load_imagenet_backbones,
-                                       load_network_weights, read_weights_file)
+from stcnbuf.engine.checkpoint import (RELEASED_LAYOUTS, CheckpointError, export_original, guess_architecture,
+                                       load_imagenet_backbones, load_network_weights, read_weights_file,
+                                       released_layout, released_shapes)
 from stcnbuf.engine.model import STCN
 from tests.conftest import REPO, tiny_net
 
@@ -173,3 +175,30 @@ def test_export_command_writes_the_original_format(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "stcnbuf.apps.checkpoint", "inspect", str(tmp_path / "nope.pth")],
                          capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_released_shapes_are_those_of_the_original_files():
+    """The embedded reference (STCN()'s own state dict) against the key names and shapes of a released stcn.pth."""
+    fixture = REPO.parent / "shared" / "fixtures" / "stcn_state_dict_shapes.json"
+    if not fixture.is_file():
+        pytest.skip(f"reference shapes of the original checkpoints not found at {fixture}")
+    original = json.loads(fixture.read_text())
+    assert released_shapes() == {name: tuple(shape) for name, shape in original.items()}
+    assert list(released_shapes()) == list(original)
+
+
+def test_released_layout_needs_every_name_and_shape():
+    shapes = released_shapes()
+    stage0 = "value_encoder.conv1.weight"
+
+    def layout(changes: dict) -> str | None:
+        state = {**shapes, **changes}
+        return released_layout({name: torch.empty(shape, device="meta") for name, shape in state.items()
+                                if shape is not None})
+
+    assert layout({}) == RELEASED_LAYOUTS[5]
+    assert layout({stage0: (64, 4, 7, 7)}) == RELEASED_LAYOUTS[4]
+    assert layout({stage0: (64, 3, 7, 7)}) is None
+    assert layout({stage0: (64, 4, 7, 7), "key_comp.bias": (256,)}) is None
+    assert layout({"decoder.pred.bias": None}) is None
+    assert layout({"extra.weight": (1,)}) is None

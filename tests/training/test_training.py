@@ -394,6 +394,7 @@ def test_debug_presets_run(tmp_path_factory, preset):
                             "trainer.max_steps=4", "trainer.val_check_interval=2", *TINY_SYNTHETIC])
     assert cfg.task_name == "debug" and cfg.trainer.detect_anomaly and cfg.datamodule.num_workers == 0
     if preset == "limit":
+        pytest.importorskip("tensorboardX", reason="logger=tensorboard: pip install -e '.[tensorboard]'")
         cfg.logger = compose("train", ["logger=tensorboard", f"output_dir={out}"]).logger
     result = train(cfg)
     assert result["steps"] == (1 if preset == "fdr" else 4)

@@ -16,9 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from stcnbuf.apps.evaluate.run_directory import RunDirectory, SequenceRecord, sequence_inputs
+from stcnbuf.apps.loggers import check_logger_packages
 from stcnbuf.datasets.base import VOSDataset
 from stcnbuf.datasets.sequence import VideoSequence
-from stcnbuf.datasets.youtubevos import YouTubeVOSDataset, write_submission_zip
+from stcnbuf.datasets.submission import write_submission
 from stcnbuf.engine.build import build_network, build_segmenter, resolve_device
 from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.engine.segmenter import Segmenter
@@ -28,7 +29,7 @@ from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.shards import result_folder, shard_of
 from stcnbuf.scoring.dataset import score_predictions
 from stcnbuf.scoring.over_time import by_tenth, combine, plot_over_time
-from stcnbuf.scoring.scorer import GLOBAL_COLUMNS
+from stcnbuf.scoring.scorer import GLOBAL_COLUMNS, check_extra_ids
 from stcnbuf.scoring.sequence_prediction import SequencePrediction
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def _peak_memory_mb(device: torch.device, sampled_rss: int) -> float:
 def evaluate(cfg: DictConfig) -> Dict[str, Any]:
     """``eval.py``: segment every sequence of ``cfg.data``, score the predictions, write results to
     ``cfg.output_dir``."""
+    check_logger_packages(cfg.get("logger"))
     checkpoint = find_checkpoint(cfg.model.get("checkpoint"), cfg.paths.log_dir)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)
     settings = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "model", "memory", "inference")}
@@ -53,7 +55,7 @@ def evaluate(cfg: DictConfig) -> Dict[str, Any]:
                                score=cfg.get("score", True), workers=cfg.get("workers"),
                                data_config=settings["data"], config=OmegaConf.to_container(cfg, resolve=True),
                                on_claimed=lambda folder: record_hydra_config(folder, cfg),
-                               shard=cfg.get("shard"))
+                               shard=cfg.get("shard"), extra_ids=cfg.get("extra_ids", "error"))
     _log_to_loggers(cfg, metrics)
     return metrics
 
@@ -63,7 +65,7 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
                      workers: Optional[int] = None, data_config: Optional[Dict[str, Any]] = None,
                      config: Optional[Dict[str, Any]] = None,
                      on_claimed: Optional[Callable[[Path], None]] = None,
-                     shard: Optional[str] = None) -> Dict[str, Any]:
+                     shard: Optional[str] = None, extra_ids: str = "error") -> Dict[str, Any]:
     """Segment every sequence of ``dataset`` into ``output_dir``, score them, write ``metrics.json``.
 
     Args:
@@ -81,7 +83,9 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
             run's (not for a refused run).
         shard: ``"I/N"``: only the sequences of :func:`shard_of`, their metrics into ``shards/I-of-N/`` (jobs of
             the other shards share the folder; a run without a shard then scores them all).
+        extra_ids: what a predicted id that the objects lack does (:data:`~stcnbuf.scoring.scorer.EXTRA_IDS`).
     """
+    check_extra_ids(extra_ids)
     device = resolve_device(device)
     names = shard_of(dataset.names, shard)
     checkpoint = str(model["checkpoint"])
@@ -112,7 +116,7 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
             failures[name] = f"{type(error).__name__}: {error}"
             log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
 
-    metrics = _summarise(dataset, run, records, failures, score, workers, tables=shard is None)
+    metrics = _summarise(dataset, run, records, failures, score, workers, tables=shard is None, extra_ids=extra_ids)
     metrics.update(checkpoint=checkpoint, checkpoint_sha256=run_config["checkpoint_sha256"], shard=shard,
                    config=config if config is not None else run_config)
     target = result_folder(run.root, shard) / "metrics.json"
@@ -157,7 +161,7 @@ def _segment(sequence: VideoSequence, segmenter: Segmenter, inference: Dict[str,
 
 
 def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRecord], failures: Dict[str, str],
-               score: bool, workers: Optional[int], tables: bool = True) -> Dict[str, Any]:
+               score: bool, workers: Optional[int], tables: bool = True, extra_ids: str = "error") -> Dict[str, Any]:
     frames = sum(r.frames for r in records)
     seconds = sum(r.seconds for r in records)
     metrics: Dict[str, Any] = {key: None for key in GLOBAL_COLUMNS}
@@ -173,15 +177,15 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
         run.remove_summaries()
     if dataset.scorable and score and records:
         metrics.update(score_predictions(dataset, run.predictions, [r.name for r in records], workers,
-                                         run.root if tables else None))
+                                         run.root if tables else None, extra_ids))
     over_time = combine([r.by_tenth for r in records if r.by_tenth])
     metrics.update({"fps-by-tenth": over_time["fps"], "peak_memory_mb-by-tenth": over_time["memory_mb"]})
     if tables and records:
         plot_over_time(run.root / "over_time.png", f"{dataset.name}: {len(records)} sequence(s)",
                        metrics.get("J&F-by-tenth"), over_time["fps"], over_time["memory_mb"])
     metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))
-    if isinstance(dataset, YouTubeVOSDataset) and not dataset.dense and not failures and tables:
-        metrics["submission"] = str(write_submission_zip(run.predictions, dataset, run.root / "submission.zip"))
+    if dataset.submission and not failures and tables:
+        metrics["submission"] = str(write_submission(run.predictions, dataset, run.root / "submission.zip"))
     return metrics
 
 

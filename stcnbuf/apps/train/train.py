@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from stcnbuf.apps.loggers import check_logger_packages
 from stcnbuf.engine.build import build_network
 from stcnbuf.engine.checkpoint import (export_original, read_network_state, read_weights_file, single_object_state,
                                        value_input_channels)
@@ -62,6 +63,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     ``checkpoint`` (the best by ``val/J&F``, else the last), ``val/J&F``, ``exported``, ``evaluation``.
     """
     start = time.perf_counter()
+    check_logger_packages(cfg.get("logger"))
     rank_zero_only(record_hydra_config)(Path(cfg.output_dir), cfg)
     L.seed_everything(cfg.seed, workers=True)
     resume = resolve_resume(cfg)
