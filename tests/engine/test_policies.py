@@ -11,7 +11,7 @@ import torch
 from stcnbuf.engine.build import build_memory, build_segmenter
 from stcnbuf.engine.memory import (POLICIES, BurnInTreatment, FramePolicy, MemoryBank, ReplacementPolicy, policy_class,
                                    register_policy, unregister_policy)
-from stcnbuf.engine.memory.policies import Reservoir
+from stcnbuf.engine.memory.policies import Reservoir, Unbounded
 from stcnbuf.engine.settings import MemorySettings
 from tests.conftest import CONFIGS, REPO, tiny_net
 
@@ -115,16 +115,17 @@ def test_the_toy_policy_left_the_registry():
     assert "toy" not in POLICIES
 
 
-def test_a_bounded_policy_that_evicts_nothing_says_so():
+def test_a_policy_that_evicts_nothing_cannot_be_made():
     class Stuck(ReplacementPolicy):
         name = "stuck"
 
-    bank = MemoryBank("fifo", capacity=1)
-    bank.policy = Stuck()
-    bank.add_objects(1)
-    bank.add(*frame(0), 0)
-    with pytest.raises(NotImplementedError, match="'stuck' evicts nothing"):
-        bank.add(*frame(1), 1)
+    class Undecided(FramePolicy):
+        name = "undecided"
+
+    with pytest.raises(TypeError, match="abstract method.*evict"):
+        Stuck()
+    with pytest.raises(TypeError, match="abstract method.*choose"):
+        Undecided()
 
 
 def test_the_policy_state_travels_with_the_bank_state():
@@ -149,7 +150,7 @@ def test_the_policy_state_travels_with_the_bank_state():
 
 
 def test_a_policy_state_named_like_the_bank_state_is_refused():
-    class Clashing(ReplacementPolicy):
+    class Clashing(Unbounded):
         name, state_attributes, _used = "clashing", ("_used",), 0
 
     bank = MemoryBank("unbounded")

@@ -16,6 +16,7 @@ The class must be defined (its module imported) before a bank asks for the name:
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Dict, KeysView, Optional, Tuple, Type, TypeVar
 
@@ -99,7 +100,7 @@ def random_sample(candidates: Tensor, count: int, generator: torch.Generator) ->
     return candidates[torch.randperm(candidates.numel(), generator=generator)[:count]]
 
 
-class ReplacementPolicy:
+class ReplacementPolicy(ABC):
     """The choice of what a memory keeps: the rows a new permanent frame gets and the stored rows it evicts.
 
     A bounded policy implements :meth:`evict` (a :class:`FramePolicy`, :meth:`FramePolicy.choose`). A bank makes
@@ -129,10 +130,10 @@ class ReplacementPolicy:
         """
         return memory.free_rows() if memory.has_room else self.evict(memory, pinned)
 
+    @abstractmethod
     def evict(self, memory: PermanentMemory, pinned: bool) -> Optional[Tensor]:
         """The ``memory.positions`` rows in use that a new frame overwrites in a full memory, ``None`` to
         discard the frame; raises :class:`MemoryFullError` (``memory.full_error()``) when nothing can go."""
-        raise NotImplementedError(f"memory policy {self.name!r} evicts nothing")
 
     def state_dict(self) -> Dict[str, object]:
         """The policy's state for a snapshot: its ``state_attributes``."""
@@ -157,6 +158,7 @@ class FramePolicy(ReplacementPolicy):
         slot = self.choose(memory, evictable, None if split is None else split[0], pinned)
         return None if slot is None else memory.slot_rows(int(slot))
 
+    @abstractmethod
     def choose(self, memory: PermanentMemory, evictable: Tensor, first: Optional[Tensor],
                pinned: bool) -> Optional[Tensor | int]:
         """The slot the new frame takes, ``None`` to discard the frame.
@@ -167,7 +169,6 @@ class FramePolicy(ReplacementPolicy):
             first: the evictable slots to replace before the others, or ``None`` (no slot goes first).
             pinned: the new frame is pinned.
         """
-        raise NotImplementedError
 
 
 Policy = TypeVar("Policy", bound=ReplacementPolicy)
@@ -215,9 +216,12 @@ def policy_class(name: str) -> Type[ReplacementPolicy]:
 
 @register_policy("unbounded")
 class Unbounded(ReplacementPolicy):
-    """STCN's memory: every frame is kept (the bank grows its storage)."""
+    """STCN's memory: every frame is kept (the bank grows its storage before it is full)."""
 
     bounded = False
+
+    def evict(self, memory: PermanentMemory, pinned: bool) -> Optional[Tensor]:
+        raise memory.full_error()  # the bank grows an unbounded memory, so a frame never finds it full
 
 
 @register_policy("random_pixel")
