@@ -53,21 +53,43 @@ def read_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Mapp
 
 
 def _load_failure(error: Exception) -> str:
-    """What ``torch.load`` refused (e.g. ``Unsupported global: GLOBAL io.open``), without torch's advice to
+    """What ``torch.load`` refused (e.g. ``it needs the global posix.system, ...``), without torch's advice to
     load the file unsafely."""
+    text = str(error)
     if isinstance(error, pickle.UnpicklingError):
-        found = re.search(r"(Unsupported [^\n]*?)(?: was not an allowed global|$)", str(error), re.MULTILINE)
+        # torch words it "Unsupported global: GLOBAL io.open was not an allowed global" or "Trying to load
+        # unsupported GLOBAL posix.system whose module posix is blocked"
+        found = re.search(r"unsupported global:?\s+(?:GLOBAL\s+)?([\w.]+)", text, re.IGNORECASE)
         if found:
-            return found.group(1)
-    lines = str(error).strip().splitlines()
+            return (f"it needs the global {found.group(1)}, which weights-only loading refuses (unpickling it "
+                    "could run code)")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _unsafe_advice(line)]
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _unsafe_advice(line: str) -> bool:
+    """Whether a line of torch's message suggests loading with ``weights_only=False`` or points to its docs."""
+    lowered = line.lower()
+    return any(words in lowered for words in ("weights_only", "weights only load failed", "documentation of torch.load"))
+
+
+def first_non_finite(state: Mapping[str, Tensor]) -> Optional[Tuple[str, int, int]]:
+    """The first floating tensor of ``state`` holding a NaN or an infinity: its name, how many of its values are
+    not finite and its size; ``None`` when every floating tensor is finite."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            finite = torch.isfinite(tensor)
+            if not bool(finite.all()):
+                return name, int(tensor.numel() - finite.sum()), tensor.numel()
+    return None
 
 
 def extract_state_dict(obj: Mapping, path: str | os.PathLike = "<memory>") -> Dict[str, Tensor]:
     """The network state dict inside a loaded file.
 
     Accepts a plain state dict (released ``stcn.pth``), the original training checkpoints (``network``
-    entry, ``module.`` prefixes) and our Lightning checkpoints (``state_dict`` entry, ``net.`` prefixes).
+    entry, ``module.`` prefixes) and our Lightning checkpoints (``state_dict`` entry, ``net.`` prefixes). A state
+    holding a NaN or an infinity is refused, naming the first such tensor (:func:`first_non_finite`).
     """
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
@@ -84,6 +106,12 @@ def extract_state_dict(obj: Mapping, path: str | os.PathLike = "<memory>") -> Di
     bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
     if bad or not state:
         raise CheckpointError(f"{path} is not a state dict of tensors (offending entries: {bad[:5]})")
+    non_finite = first_non_finite(state)
+    if non_finite is not None:
+        name, count, total = non_finite
+        raise CheckpointError(f"{path} holds non-finite weights: {name} has {count} NaN or infinite value(s) of "
+                              f"{total} (the first such tensor; a training run that diverged?): use an earlier "
+                              "checkpoint of the run")
     return state
 
 

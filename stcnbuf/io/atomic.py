@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import socket
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+try:
+    import resource
+except ImportError:  # Windows: no file-size limits
+    resource = None
 
 
 def _umask() -> int:
@@ -28,10 +36,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:
+        if not _out_of_space(error):
+            raise
+        raise OSError(error.errno if isinstance(error, OSError) else errno.ENOSPC,
+                      f"cannot write {path}: {write_failure(path.parent, tmp)}") from error
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+#: How torch's zip writer reports a failed write (a full disk, a file-size limit) as a ``RuntimeError``.
+_TORCH_WRITE_FAILURE = re.compile(r"inline_container|PytorchStreamWriter|file write failed")
+
+
+def _out_of_space(error: BaseException) -> bool:
+    """Whether a write failed for want of space: a full disk or quota, a file-size limit (torch's writer words
+    these as a ``RuntimeError``)."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    return bool(_TORCH_WRITE_FAILURE.search(str(error)))
+
+
+def write_failure(folder: Path, tmp: str) -> str:
+    """Why a write into ``folder`` (of the file ``tmp``) most likely failed: the bytes written, the free space
+    there and the process's file-size limit (``ulimit -f``) where one is set; with the fix."""
+    written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+    cause = f"{written / 2 ** 20:.1f} MiB written, {shutil.disk_usage(folder).free / 2 ** 20:.1f} MiB free on its disk"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else None
+    if limit is not None and limit != resource.RLIM_INFINITY:
+        cause += f", file-size limit {limit / 2 ** 20:.1f} MiB (ulimit -f)"
+    return f"the disk is full or a file-size limit is reached ({cause}): free space, raise the limit or write elsewhere"
 
 
 def _writer() -> str:

@@ -103,9 +103,43 @@ def test_a_checkpoint_never_runs_code(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch.load's unsafe default, unless told
     torch.save({"x": Payload()}, tmp_path / "evil.pth")
     for load in (read_weights_file, lambda path: load_network_weights(STCN(), path)):
-        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*evil\.pth: .*GLOBAL io\.open"):
+        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*evil\.pth: it needs the global io\.open"):
             load(tmp_path / "evil.pth")
     assert not marker.exists()
+
+
+class RunsShell:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("true",)
+
+
+def test_a_blocked_global_is_named_without_advice_to_load_unsafely(tmp_path, monkeypatch):
+    """torch words a blocked module's global "unsupported GLOBAL posix.system whose module posix is blocked" and
+    advises "Re-running with weights_only=False will likely succeed": the error names the global, never that."""
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    torch.save({"state_dict": {}, "payload": RunsShell()}, tmp_path / "shell.ckpt")
+    with pytest.raises(CheckpointError) as error:
+        read_weights_file(tmp_path / "shell.ckpt")
+    message = str(error.value)
+    assert f"cannot read checkpoint {tmp_path / 'shell.ckpt'}: it needs the global posix.system, which " \
+           "weights-only loading refuses" in message
+    assert "weights_only" not in message and "will likely succeed" not in message.lower()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_checkpoint_holding_nan_names_the_first_bad_tensor(tmp_path, bad):
+    net = tiny_net()
+    state = {"state_dict": {"net." + k: v.clone() for k, v in net.state_dict().items()}}
+    state["state_dict"]["net.decoder.pred.weight"].view(-1)[5] = bad
+    state["state_dict"]["net.decoder.pred.bias"][:] = float("nan")
+    torch.save(state, tmp_path / "diverged.ckpt")
+    with pytest.raises(CheckpointError, match=r"diverged\.ckpt holds non-finite weights: decoder\.pred\.weight has "
+                                              r"1 NaN or infinite value\(s\) of \d+ "):
+        load_network_weights(tiny_net(), tmp_path / "diverged.ckpt")
+    with pytest.raises(CheckpointError, match=r"decoder\.pred\.weight has 1 NaN"):
+        build_network({"checkpoint": str(tmp_path / "diverged.ckpt"), "net": {}})
 
 
 @pytest.mark.parametrize("name, dependents", [("key_comp.weight", "key_comp.bias"),
