@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.io.writable import require_writable_folder
 from stcnbuf.scoring.dataset import score_predictions, set_name
 from stcnbuf.scoring.scorer import EXTRA_IDS, table_names
 
@@ -92,6 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         dataset = compose_dataset((davis_overrides(args) if args.gt_root else []) + list(args.overrides))
         if not dataset.scorable:
             raise ValueError(f"{dataset.name} has no ground truth to score against here (a server-scored split?)")
+        require_writable_folder(out, "--out")  # before scoring, not after it
         start = time.perf_counter()
         scores = score_predictions(dataset, args.pred_root, dataset.names, args.workers, out, args.extra_ids)
         seconds = time.perf_counter() - start

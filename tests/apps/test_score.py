@@ -97,3 +97,37 @@ def test_workers_start_only_where_the_work_pays_for_them(tmp_path, monkeypatch):
     monkeypatch.setattr(scoring.os, "cpu_count", lambda: 4)
     with pytest.raises(AssertionError, match="worker pool"):
         scoring.score_jobs(jobs, progress=False)              # from PARALLEL_FRAMES frames on, workers
+
+
+def test_a_read_only_out_folder_is_refused_before_scoring(tmp_path):
+    """``--out`` on a read-only disk (a read-only tmpfs in a mount namespace as root, else a folder without write
+    permission): one line naming the folder and the cause, exit 2, no traceback."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from hydra.utils import instantiate
+
+    data = [f"paths.data_dir={tmp_path / 'data'}", "data.height=48", "data.width=80", "data.val_sequences=1",
+            "data.val_frames=5", "data.train_sequences=1", "data.train_frames=4", "data.long_sequences=1",
+            "data.long_frames=4"]
+    dataset = instantiate(compose("eval", data).data)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    command = [sys.executable, "-m", "stcnbuf.apps.score", "--pred-root", str(dataset.root / "Annotations" / "480p"),
+               "--out", str(read_only / "scores"), *data]
+    if os.geteuid() == 0:
+        if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+            pytest.skip("as root, a read-only disk needs a mount namespace (unshare -m)")
+        command = ["unshare", "-m", "sh", "-c", f'mount -t tmpfs -o ro tmpfs "{read_only}" && exec "$0" "$@"',
+                   *command]
+        cause = "Read-only file system"
+    else:
+        read_only.chmod(0o555)
+        cause = "Permission denied"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    read_only.chmod(0o755)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip() == f"error: [Errno {30 if cause.startswith('Read') else 13}] cannot write into " \
+                                  f"--out {read_only / 'scores'}: {cause} (give a folder on a writable disk)"
