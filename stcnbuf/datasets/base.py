@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from stcnbuf.datasets.frames import check_resize_method
+from stcnbuf.datasets.frames import check_resize_method, check_shorter_side
 from stcnbuf.datasets.sequence import VideoSequence
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class VOSDataset(ABC):
 
     def __init__(self, root: str | Path, shorter_side: Optional[int] = None, resize: str = "stcn") -> None:
         self.root = Path(root).expanduser()
-        self.shorter_side = shorter_side
+        self.shorter_side = check_shorter_side(shorter_side, "data.shorter_side")
         self.resize = check_resize_method(resize)
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.name}: dataset folder not found: {self.root} "

@@ -28,6 +28,15 @@ def working_size(size: Tuple[int, int], shorter_side: Optional[int]) -> Tuple[in
     return max(1, int(shorter_side * h / w)), int(shorter_side)
 
 
+def check_shorter_side(value: Optional[int], key: str) -> Optional[int]:
+    """``value`` of the setting ``key`` (e.g. ``data.shorter_side``) when it is a working resolution: a positive
+    number of pixels, or ``None`` for the frames' own size."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{key} must be a positive number of pixels (the working size of the frames' shorter "
+                         f"side) or null (their own size), got {value!r}")
+    return value
+
+
 def check_resize_method(method: str) -> str:
     if method not in RESIZE_METHODS:
         raise ValueError(f"unknown resize method {method!r}; choose one of {', '.join(RESIZE_METHODS)} "

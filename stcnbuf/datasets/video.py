@@ -7,7 +7,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stcnbuf.datasets.frames import check_resize_method, frame_bytes, resize_frame, working_size
+from stcnbuf.datasets.frames import check_resize_method, check_shorter_side, frame_bytes, resize_frame, working_size
 from stcnbuf.datasets.sequence import list_images
 from stcnbuf.engine.frame_source import FrameSource
 from stcnbuf.io.masks import read_image
@@ -53,6 +53,11 @@ class VideoSource:
             if value is not None and (not isinstance(value, int) or value < least):
                 raise ValueError(f"reader.{name} must be an integer >= {least}{' or null' if name == 'stop' else ''}, "
                                  f"got {value!r} (frames [start:stop:step] of the video are processed)")
+        check_shorter_side(shorter_side, "reader.shorter_side")
+        if constant_fps is not None and (isinstance(constant_fps, bool) or not isinstance(constant_fps, (int, float))
+                                         or not constant_fps > 0):
+            raise ValueError(f"reader.constant_fps must be a positive frame rate or null (the video's own "
+                             f"timestamps), got {constant_fps!r}")
         self.is_folder = self.path.is_dir()
         window = slice(start, stop, step)
         if self.is_folder:

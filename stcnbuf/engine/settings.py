@@ -15,6 +15,8 @@ from typing import Any, Mapping, Optional, Type, TypeVar, Union
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from stcnbuf.engine.orderings import ORDERINGS
+
 MODES = ("online", "offline")
 
 
@@ -100,4 +102,21 @@ def inference_settings(values: InferenceSettings | Mapping[str, Any] | DictConfi
     expected = "offline" if isinstance(settings, OfflineInference) else "online"
     if settings.mode != expected:
         raise ValueError(f"inference.mode={settings.mode} with the {expected} settings; choose inference={settings.mode}")
+    _check_inference_values(settings)
     return settings
+
+
+#: The least value of each count setting of the inference schedule.
+_LEAST = {"mem_every": 1, "top_k": 1, "frame_cache_mb": 0, "burn_in_passes": 0}
+
+
+def _check_inference_values(settings: InferenceSettings) -> None:
+    """Refuse counts below their least value and unknown burn-in orders, naming the key (before any video is
+    segmented, not on each)."""
+    for key, least in _LEAST.items():
+        value = getattr(settings, key, least)
+        if value < least:
+            raise ValueError(f"inference.{key} must be at least {least}, got {value}")
+    order = getattr(settings, "order", ORDERINGS[0])
+    if order not in ORDERINGS:
+        raise ValueError(f"unknown inference.order {order!r}; choose one of {', '.join(ORDERINGS)}")

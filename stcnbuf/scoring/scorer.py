@@ -181,6 +181,12 @@ class SequenceJob:
                              "from the dataset's meta file, and this job has none (score LVOS with data=lvos)")
 
 
+def check_workers(workers: int | None) -> None:
+    """Refuse a number of scoring processes below 1 (``None``: one per core where the work pays for them)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers (scoring processes) must be at least 1, or null for one per core, got {workers!r}")
+
+
 def check_extra_ids(extra_ids: str) -> None:
     """Refuse a value that is not one of :data:`EXTRA_IDS`."""
     if extra_ids not in EXTRA_IDS:
@@ -536,8 +542,7 @@ def score_jobs(jobs: list[SequenceJob], workers: int | None = None, progress: bo
     (:attr:`EvaluationResult.unscored`); a worker process that dies (killed, out of memory) raises a
     ``RuntimeError`` saying so.
     """
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    check_workers(workers)
     reasons: dict[int, str] = {}
     tasks: list[tuple[int, SequenceJob | FrameBlock]] = []
     for i, job in enumerate(jobs):

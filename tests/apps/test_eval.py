@@ -285,3 +285,17 @@ def test_a_two_job_sweep_through_submitits_local_executor(tmp_path, data_dir, ti
     rows = (sweep / "summary.csv").read_text().splitlines()
     assert rows[0].startswith("run,memory.capacity,") and [r.split(",")[1] for r in rows[1:]] == ["2", "4"]
     assert all((sweep / job / ".hydra" / "overrides.yaml").is_file() for job in ("0", "1"))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("data.shorter_side=-5", r"data\.shorter_side must be a positive number of pixels .* got -5"),
+    ("inference.order=bogus", r"unknown inference\.order 'bogus'; choose one of none, random, reverse, strided"),
+    ("inference.burn_in_passes=-1", r"inference\.burn_in_passes must be at least 0, got -1"),
+    ("inference.mem_every=0", r"inference\.mem_every must be at least 1, got 0"),
+    ("workers=0", r"workers \(scoring processes\) must be at least 1, or null for one per core, got 0"),
+])
+def test_a_bad_size_or_count_setting_is_refused_by_name_before_segmenting(tmp_path, data_dir, tiny_checkpoint,
+                                                                          setting, message):
+    with pytest.raises(Exception, match=message):
+        run_eval(tmp_path, data_dir, tiny_checkpoint, "inference=offline", setting)
+    assert not list(tmp_path.rglob("*.png"))

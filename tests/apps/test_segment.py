@@ -210,6 +210,10 @@ def test_reader_settings_and_frame_sizes_are_checked(tmp_path):
     cv2.imwrite(str(frames / "00001.jpg"), np.zeros((40, 64, 3), np.uint8))
     with pytest.raises(ValueError, match=r"00001.jpg is 64×40, the first frame 64×48"):
         list(VideoSource(frames, shorter_side=None).frame_source().iterate(range(2)))
+    with pytest.raises(ValueError, match=r"reader.shorter_side must be a positive number of pixels .* got -5"):
+        VideoSource(frames, shorter_side=-5)
+    with pytest.raises(ValueError, match=r"reader.constant_fps must be a positive frame rate or null .* got -1"):
+        VideoSource(frames, constant_fps=-1)
 
 
 def test_ids_a_png_cannot_hold_point_at_the_option(tmp_path, tiny_checkpoint):

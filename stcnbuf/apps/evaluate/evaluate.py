@@ -29,7 +29,7 @@ from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.shards import result_folder, shard_of
 from stcnbuf.scoring.dataset import score_predictions
 from stcnbuf.scoring.over_time import by_tenth, combine, plot_over_time
-from stcnbuf.scoring.scorer import GLOBAL_COLUMNS, check_extra_ids
+from stcnbuf.scoring.scorer import GLOBAL_COLUMNS, check_extra_ids, check_workers
 from stcnbuf.scoring.sequence_prediction import SequencePrediction
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
         extra_ids: what a predicted id that the objects lack does (:data:`~stcnbuf.scoring.scorer.EXTRA_IDS`).
     """
     check_extra_ids(extra_ids)
+    check_workers(workers)  # before segmenting: scoring comes last
     device = resolve_device(device)
     names = shard_of(dataset.names, shard)
     checkpoint = str(model["checkpoint"])
