@@ -12,10 +12,11 @@ import torch
 VOID_LABEL = 255
 
 
-def object_ids_in(label_map: np.ndarray | torch.Tensor) -> List[int]:
-    """Object ids present in a label map (0 = background and 255 = void excluded), ascending."""
+def object_ids_in(label_map: np.ndarray | torch.Tensor, void: Optional[int] = VOID_LABEL) -> List[int]:
+    """Object ids present in a label map (0 = background and ``void`` excluded; ``None``: every other id is an
+    object, as in RLE files, which hold each object's mask by id), ascending."""
     values = torch.unique(torch.as_tensor(np.asarray(label_map))).tolist()
-    return [int(v) for v in values if v not in (0, VOID_LABEL)]
+    return [int(v) for v in values if v not in (0, void)]
 
 
 def void_hint(label_map: np.ndarray) -> str:

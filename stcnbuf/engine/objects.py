@@ -16,15 +16,17 @@ def masks_to_tensor(masks: np.ndarray | Tensor, object_ids: Optional[Sequence[in
     """Per-object float masks ``[K, H, W]`` and their ids.
 
     Args:
-        masks: a label map ``H×W`` (integer ids, 0 background, 255 void) or stacked binary masks ``K×H×W``.
-        object_ids: the ids to take (label map: default all ids present; stacked masks: required, one per mask).
+        masks: a label map ``H×W`` (integer ids, 0 background, 255 void unless ``object_ids`` names it) or
+            stacked binary masks ``K×H×W``.
+        object_ids: the ids to take (label map: default all ids present but 255; stacked masks: required, one per
+            mask).
         frame_size: ``(H, W)`` of the frame the masks belong to.
         where: names the mask's origin in error messages (e.g. a file path).
     """
     array = torch.as_tensor(np.asarray(masks)) if not isinstance(masks, Tensor) else masks.cpu()
     if array.ndim == 2:
         ids = object_ids_in(array) if object_ids is None else [int(i) for i in object_ids]
-        present = set(object_ids_in(array))
+        present = set(object_ids_in(array, VOID_LABEL if object_ids is None else None))  # ids given: 255 may be one
         missing = [i for i in ids if i not in present]
         if missing:
             raise ValueError(f"object id(s) {missing} not in {where} (ids present: {sorted(present)})")
@@ -40,8 +42,8 @@ def masks_to_tensor(masks: np.ndarray | Tensor, object_ids: Optional[Sequence[in
         raise ValueError(f"{where} contains no object (all background)")
     if len(set(ids)) != len(ids):
         raise ValueError(f"{where}: duplicate object ids {ids}")
-    if any(i <= 0 or i == VOID_LABEL for i in ids):
-        raise ValueError(f"{where}: object ids must be positive and not {VOID_LABEL} (void), got {ids}")
+    if any(i <= 0 for i in ids):
+        raise ValueError(f"{where}: object ids must be positive, got {ids}")
     if tuple(stacked.shape[1:]) != tuple(frame_size):
         h, w = stacked.shape[1:]
         raise ValueError(f"{where} is {w}×{h} but the frame is {frame_size[1]}×{frame_size[0]} (width×height); "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -12,13 +12,15 @@ from stcnbuf.io.masks import DAVIS_PALETTE
 _COLOURS = np.frombuffer(DAVIS_PALETTE, dtype=np.uint8).reshape(256, 3)
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: int = 2) -> np.ndarray:
-    """``image`` ``H×W×3`` uint8 RGB with each object id of ``labels`` tinted in its palette colour and outlined."""
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: int = 2,
+            void: Optional[int] = 255) -> np.ndarray:
+    """``image`` ``H×W×3`` uint8 RGB with each object id of ``labels`` tinted in its palette colour and outlined
+    (``void``: an id left as it is, as DAVIS's 255; ``None``: every nonzero id is an object, as in RLE files)."""
     if image.shape[:2] != labels.shape:
         raise ValueError(f"overlay: image {image.shape[:2]} and labels {labels.shape} differ in size")
     out = image.astype(np.float32)
     ids = labels.astype(np.int64) % 256
-    objects = (labels > 0) & (labels != 255)
+    objects = (labels > 0) & (labels != void) if void is not None else labels > 0
     colours = _COLOURS[ids].astype(np.float32)
     out[objects] = (1 - alpha) * out[objects] + alpha * colours[objects]
     if outline > 0:

@@ -183,12 +183,13 @@ def test_initial_masks_are_checked(tmp_path):
     empty = box_mask(tmp_path / "empty.png", 480, 854, [])
     with pytest.raises(ValueError, match="is empty"):
         initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(empty)}), source)
-    void = tmp_path / "void.json"  # an RLE whose object has id 255: void, not an object
+    only_255 = tmp_path / "only-255.json"  # in an RLE file, 255 is an object like any other id
     labels = np.zeros((480, 854), np.uint8)
     labels[100:200, 100:200] = 1
-    void.write_text(json.dumps({"255": rle_to_json(RLEMask.from_array(labels))}))
-    with pytest.raises(ValueError, match="is empty .*255 means void"):
-        initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(void)}), source)
+    only_255.write_text(json.dumps({"255": rle_to_json(RLEMask.from_array(labels))}))
+    (_, annotation), = initial_annotations(OmegaConf.create({"method": "mask", "frame": None, "mask": str(only_255)}),
+                                           source).items()
+    assert annotation.object_ids == [255]
     with pytest.raises(ValueError, match="outside the video"):
         initial_annotations(OmegaConf.create({"method": "mask", "frame": 99, "mask": str(empty)}), source)
     good = box_mask(tmp_path / "good.png", 480, 854, [(100, 300, 200, 500)])
@@ -230,6 +231,26 @@ def test_ids_a_png_cannot_hold_point_at_the_option(tmp_path, tiny_checkpoint):
     with pytest.raises(ValueError, match=r"object id\(s\) \[300\] .* set outputs.png=false"):
         run_segment(tmp_path, video, tiny_checkpoint, *args, "outputs.png=true")
     assert read_rle_file(run_segment(tmp_path, video, tiny_checkpoint, *args, name="rle")["masks"]).object_ids == [300]
+
+
+def test_object_255_of_an_rle_mask_is_kept_and_written_as_given(tmp_path, tiny_checkpoint):
+    """255 is void in PNGs only: an RLE file holds each object's mask by id, so 255 there is an object, tracked
+    and written exactly as given on its frame."""
+    from rlemasklib import RLEMask
+
+    from stcnbuf.io.rle import rle_to_json
+
+    video = require_shared("videos", "blackswan.mp4")
+    given = np.zeros((480, 854), np.uint8)
+    given[100:300, 200:400] = 1
+    given[150:350, 500:700] = 255
+    mask = tmp_path / "ids-1-255.json"
+    mask.write_text(json.dumps({str(i): rle_to_json(RLEMask.from_array(given == i)) for i in (1, 255)}))
+    result = run_segment(tmp_path, video, tiny_checkpoint, "init.frame=0", f"init.mask={mask}", "reader.stop=3")
+    rle = read_rle_file(result["masks"])
+    assert rle.object_ids == [1, 255]
+    assert np.array_equal(rle.label_map(0), given)
+    assert (rle.label_map(2) == 255).any()
 
 
 def test_an_rle_claiming_a_huge_size_is_refused_before_it_is_decoded(tmp_path, monkeypatch):

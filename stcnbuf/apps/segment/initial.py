@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from stcnbuf.datasets.frames import resize_labels
 from stcnbuf.datasets.video import VideoSource
-from stcnbuf.engine.labels import Annotation, object_ids_in, void_hint
+from stcnbuf.engine.labels import VOID_LABEL, Annotation, object_ids_in
 from stcnbuf.io.masks import image_size, read_label_png, require_size
 from stcnbuf.io.rle import is_rle_file, read_mask_json
 
@@ -43,13 +43,19 @@ def read_mask_file(path: str, frame: int | None = None, allowed_sizes: Sequence[
     """A label map from a PNG (palette: ids; binary 0/255 or 0/1: object 1) or an RLE JSON file (``frame``:
     which frame of a multi-frame RLE file such as a ``masks.rle.jsonl``; a single-mask JSON has one). A mask of
     none of ``allowed_sizes`` (``H, W``; none given: any) is refused before it is decoded."""
-    if str(path).lower().endswith(".json") or str(path).lower().endswith(".jsonl"):
+    if is_rle_mask(path):
         return read_mask_json(path, frame if is_rle_file(path) else None, allowed_sizes)
     require_size(path, image_size(path), allowed_sizes)
     labels = read_label_png(path)
     if set(np.unique(labels).tolist()) <= {0, 255}:  # a binary mask saved as 0/255
         labels = (labels > 0).astype(np.uint8)
     return labels
+
+
+def is_rle_mask(path: str) -> bool:
+    """Whether a mask file is RLE JSON (``.json``, ``.jsonl``), where every id is an object (255 too: void is
+    the PNG convention)."""
+    return str(path).lower().endswith((".json", ".jsonl"))
 
 
 def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) -> Annotations:
@@ -60,9 +66,9 @@ def _from_files(init: DictConfig, frames: Sequence[int], source: VideoSource) ->
     for frame, path in sorted(zip(frames, masks)):
         sizes = (tuple(source.original_size), tuple(source.working_size))
         labels = resize_labels(read_mask_file(path, frame, sizes), source.working_size)
-        ids = object_ids_in(labels)
+        ids = object_ids_in(labels, None if is_rle_mask(path) else VOID_LABEL)
         if not ids:
-            raise ValueError(f"the initial mask {path} is empty{void_hint(labels)}")
+            raise ValueError(f"the initial mask {path} is empty")
         annotations[frame] = Annotation(frame, labels, ids)
     return annotations
 

@@ -35,7 +35,7 @@ def render_overlay(rle: RLEFile, source: VideoSource, out: Path, fps: Optional[f
     out.parent.mkdir(parents=True, exist_ok=True)
     with framepump.VideoWriter(out, fps=rate) as writer:
         for index, frame in enumerate(source.iterate_original(range(len(source)))):
-            writer.append_data(even_frame(overlay(frame, rle.label_map(index))))
+            writer.append_data(even_frame(overlay(frame, rle.label_map(index), void=None)))
             if progress is not None:
                 progress(1)
     return out

@@ -25,7 +25,7 @@ def show(rle, source: VideoSource) -> None:
     axis.set_axis_off()
     image = None
     for index, frame in enumerate(source.iterate_original(range(len(source)))):
-        picture = overlay(frame, rle.label_map(index))
+        picture = overlay(frame, rle.label_map(index), void=None)  # RLE: 255 is an object
         if image is None:
             image = axis.imshow(picture)
         else:
