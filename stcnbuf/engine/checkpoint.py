@@ -11,6 +11,7 @@ Command line: ``stcnbuf-checkpoint inspect FILE`` and ``stcnbuf-checkpoint expor
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -345,14 +346,60 @@ def parameter_count(state: Mapping[str, Tensor], net: torch.nn.Module) -> int:
     return sum(state[name].numel() for name, _ in net.named_parameters())
 
 
+#: The file in a training run's folder that says how the run stands: ``{"status": "running" | "interrupted" |
+#: "finished", "step": ..., "max_steps": ..., "reason": ...}`` (written by :mod:`stcnbuf.runs.training_status`).
+TRAINING_STATUS = "training.json"
+
+
+def training_status(run_folder: str | os.PathLike) -> Optional[Dict[str, object]]:
+    """The status record of a training run (:data:`TRAINING_STATUS`); ``None`` for a run that wrote none (one
+    from before runs recorded it); a damaged record reads as ``{"status": "unreadable"}``."""
+    path = Path(run_folder) / TRAINING_STATUS
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and isinstance(record.get("status"), str):
+            return record
+    except (OSError, ValueError):
+        pass
+    return {"status": "unreadable"}
+
+
+def _unfinished(record: Mapping[str, object]) -> str:
+    """How an unfinished run stands, e.g. ``interrupted at step 60 of 150 (SIGTERM)``."""
+    where = f" at step {record['step']} of {record.get('max_steps')}" if "step" in record else ""
+    reason = f" ({record['reason']})" if record.get("reason") else ""
+    return f"{record['status']}{where}{reason}"
+
+
 def find_checkpoint(checkpoint: Optional[str | os.PathLike], log_dir: str | os.PathLike) -> str:
-    """``checkpoint``, or else the newest checkpoint of a ``python train.py`` run under ``log_dir/train``."""
+    """``checkpoint``, or else the newest checkpoint of a finished ``python train.py`` run under ``log_dir/train``.
+
+    A run that is interrupted (killed, stopped by a signal, failed) or still running is passed over, and so
+    said; a run from before runs recorded their status (:data:`TRAINING_STATUS`) counts as finished.
+    """
     if checkpoint:
         return str(checkpoint)
     runs = Path(log_dir) / "train"
     found = sorted(runs.glob("**/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
-    if not found:
-        raise FileNotFoundError("no checkpoint given: set model.checkpoint=FILE (a released STCN stcn.pth, a "
-                                f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")
-    log.warning("model.checkpoint not set: using the newest training checkpoint %s", found[-1])
-    return str(found[-1])
+    skipped: Dict[Path, str] = {}
+    for candidate in reversed(found):
+        run = candidate.parent.parent
+        record = training_status(run)
+        if record is not None and record["status"] != "finished":
+            skipped[run] = _unfinished(record)
+            continue
+        passed = (f"; passed over the checkpoints of {len(skipped)} unfinished run(s): "
+                  + "; ".join(f"{r} ({why})" for r, why in skipped.items())) if skipped else ""
+        why = "finished training run" if record is not None else "training run (one that records no status)"
+        log.warning("model.checkpoint not set: using %s, the newest checkpoint of a %s%s", candidate, why, passed)
+        return str(candidate)
+    if skipped:
+        raise FileNotFoundError(
+            "no checkpoint given, and every training run under " f"{runs} is unfinished: "
+            + "; ".join(f"{r} ({why})" for r, why in skipped.items())
+            + ". Continue one (python train.py output_dir=RUN), or set model.checkpoint=FILE to use one of its "
+            "checkpoints as it is")
+    raise FileNotFoundError("no checkpoint given: set model.checkpoint=FILE (a released STCN stcn.pth, a "
+                            f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")

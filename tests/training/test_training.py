@@ -713,3 +713,48 @@ def test_training_ends_with_the_evaluation_report(tmp_path, synthetic_root, caps
         pytest.approx(transfer["model"]["J&F-Mean"])
     out = capsys.readouterr().out
     assert "held-out J&F" in out and "another generator, never trained on: J&F" in out
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_with_a_failure_and_its_checkpoints_are_not_picked(tmp_path, synthetic_root, caplog):
+    """SIGTERM (a cluster's time limit, `kill`) once a checkpoint exists: the process exits 143, not 0 (Lightning's
+    bare SystemExit), nothing is exported, training.json marks the run interrupted, and eval.py and the segment
+    app, given no checkpoint, pass over it: refused while it is the only run, the newest finished run used else."""
+    import signal
+    import time
+
+    from stcnbuf.engine.checkpoint import find_checkpoint, training_status
+    from stcnbuf.runs.training_status import write_training_status
+
+    logs = tmp_path / "logs"
+    run = logs / "train" / "runs" / "interrupted"
+    command = [sys.executable, "train.py", "trainer.max_steps=150", f"output_dir={run}", f"paths.log_dir={logs}",
+               f"paths.data_dir={tmp_path / 'data'}", *FAST, *TINY_NET, *tiny_data(synthetic_root),
+               "callbacks.last.every_n_train_steps=5"]
+    with open(tmp_path / "train.log", "w") as output:
+        process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoints" / "last.ckpt").is_file() and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint after 300 s"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=120)
+    log = (tmp_path / "train.log").read_text()
+    assert code == 128 + signal.SIGTERM, log[-3000:]
+    status = training_status(run)
+    assert status["status"] == "interrupted" and status["reason"] == "SIGTERM", status
+    assert 5 <= status["step"] < 150 and status["max_steps"] == 150
+    assert f"training stopped at step {status['step']} of 150 (SIGTERM): nothing exported" in log
+    assert not (run / "stcn_export.pth").exists()
+    with pytest.raises(FileNotFoundError, match=rf"every training run under .* is unfinished: {run} \(interrupted at "
+                                                rf"step {status['step']} of 150 \(SIGTERM\)\)"):
+        find_checkpoint(None, logs)
+    finished = logs / "train" / "runs" / "finished" / "checkpoints" / "best-step000002.ckpt"
+    finished.parent.mkdir(parents=True)
+    finished.write_bytes(b"weights")
+    os.utime(finished, (1, 1))  # older than the interrupted run's
+    write_training_status(finished.parent.parent, "finished", 2, 2)
+    with caplog.at_level("WARNING"):
+        assert find_checkpoint(None, logs) == str(finished)
+    assert "the newest checkpoint of a finished training run; passed over the checkpoints of 1 unfinished run(s): " \
+           f"{run} (interrupted at step {status['step']} of 150 (SIGTERM))" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -11,14 +12,16 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stcnbuf.apps.loggers import check_logger_packages
 from stcnbuf.engine.build import build_network
-from stcnbuf.engine.checkpoint import (export_original, read_network_state, read_weights_file, single_object_state,
-                                       value_input_channels)
+from stcnbuf.engine.checkpoint import (TRAINING_STATUS, export_original, read_network_state, read_weights_file,
+                                       single_object_state, value_input_channels)
 from stcnbuf.runs.hydra_files import record_hydra_config
+from stcnbuf.runs.training_status import write_training_status
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,16 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
         callbacks = {n: c for n, c in callbacks.items() if not isinstance(c, LearningRateMonitor)}
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False,
                                      plugins=[WeightsOnlyCheckpointIO()])
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    out, max_steps = Path(cfg.output_dir), trainer.max_steps
+    mark = rank_zero_only(write_training_status)
+    mark(out, "running", trainer.global_step, max_steps)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    except BaseException as error:
+        exit_code = _interrupted(trainer, out, error)
+        if exit_code is None:
+            raise
+        raise SystemExit(exit_code) from error
     result: Dict[str, Any] = {"steps": trainer.global_step, "run_steps": trainer.global_step - module.start_step,
                               "train_seconds": time.perf_counter() - start}
     best = callbacks.get("best")
@@ -87,6 +99,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     if checkpoint is None and "last" in callbacks and callbacks["last"].last_model_path:
         checkpoint = Path(callbacks["last"].last_model_path)
     if not trainer.is_global_zero or checkpoint is None:
+        mark(out, "finished", trainer.global_step, max_steps)  # on the first process only; nothing to export
         return result
     result["checkpoint"] = str(checkpoint)
     result["val/J&F"] = float(best.best_model_score) if best is not None and best.best_model_score is not None else None
@@ -94,6 +107,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     if cfg.datamodule.spec.max_objects == 1 and not _trained_fifth_channel(cfg.model):
         state = single_object_state(state)  # a single-object run (stage 0): STCN's 4-channel value encoder input
     result["exported"] = str(export_original(state, Path(cfg.output_dir) / "stcn_export.pth"))
+    mark(out, "finished", trainer.global_step, max_steps)
     if cfg.get("evaluate_after") and cfg.get("val_data") is not None:
         from stcnbuf.apps.train.report import evaluate_checkpoint
 
@@ -101,6 +115,26 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     result["total_seconds"] = time.perf_counter() - start
     _print_report(result, Path(cfg.output_dir))
     return result
+
+
+def _interrupted(trainer: L.Trainer, out: Path, error: BaseException) -> Optional[int]:
+    """Mark the run interrupted, say so, and give the exit status of a stop: Lightning ends a run on SIGTERM with
+    ``SystemExit()``, whose exit status is 0, so a stop by SIGTERM exits ``128 + SIGTERM`` (Ctrl+C: 1); ``None``
+    for an error (raised as it is)."""
+    if isinstance(error, SIGTERMException):
+        reason, exit_code = "SIGTERM", 128 + signal.SIGTERM
+    elif isinstance(error, (SystemExit, KeyboardInterrupt)):  # Lightning turns Ctrl+C into sys.exit(1)
+        reason, exit_code = "interrupted", (error.code if isinstance(error, SystemExit) and error.code else 1)
+    else:
+        reason, exit_code = f"{type(error).__name__}: {error}".splitlines()[0], None
+    rank_zero_only(write_training_status)(out, "interrupted", trainer.global_step, trainer.max_steps, reason)
+    last = out / "checkpoints" / "last.ckpt"
+    resume = (f"`python train.py output_dir={out}` continues it from {last}" if last.is_file() else
+              "it left no last.ckpt to continue from")
+    log.error("training stopped at step %d of %d (%s): nothing exported, %s marks the run interrupted (eval.py and "
+              "the segment app pass over its checkpoints); %s", trainer.global_step, trainer.max_steps, reason,
+              out / TRAINING_STATUS, resume)
+    return exit_code
 
 
 def _trained_fifth_channel(model: DictConfig) -> bool:
