@@ -723,9 +723,6 @@ def test_sigterm_stops_training_with_a_failure_and_its_checkpoints_are_not_picke
     import signal
     import time
 
-    from stcnbuf.engine.checkpoint import find_checkpoint, training_status
-    from stcnbuf.runs.training_status import write_training_status
-
     logs = tmp_path / "logs"
     run = logs / "train" / "runs" / "interrupted"
     command = [sys.executable, "train.py", "trainer.max_steps=150", f"output_dir={run}", f"paths.log_dir={logs}",
@@ -741,6 +738,9 @@ def test_sigterm_stops_training_with_a_failure_and_its_checkpoints_are_not_picke
         code = process.wait(timeout=120)
     log = (tmp_path / "train.log").read_text()
     assert code == 128 + signal.SIGTERM, log[-3000:]
+    from stcnbuf.engine.checkpoint import find_checkpoint, training_status
+    from stcnbuf.runs.training_status import write_training_status
+
     status = training_status(run)
     assert status["status"] == "interrupted" and status["reason"] == "SIGTERM", status
     assert 5 <= status["step"] < 150 and status["max_steps"] == 150
