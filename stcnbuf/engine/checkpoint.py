@@ -71,7 +71,8 @@ def _load_failure(error: Exception) -> str:
 def _unsafe_advice(line: str) -> bool:
     """Whether a line of torch's message suggests loading with ``weights_only=False`` or points to its docs."""
     lowered = line.lower()
-    return any(words in lowered for words in ("weights_only", "weights only load failed", "documentation of torch.load"))
+    return any(words in lowered for words in ("weights_only", "weights only load failed",
+                                              "documentation of torch.load"))
 
 
 def first_non_finite(state: Mapping[str, Tensor]) -> Optional[Tuple[str, int, int]]:
@@ -368,6 +369,8 @@ def training_status(run_folder: str | os.PathLike) -> Optional[Dict[str, object]
 
 def _unfinished(record: Mapping[str, object]) -> str:
     """How an unfinished run stands, e.g. ``interrupted at step 60 of 150 (SIGTERM)``."""
+    if record["status"] == "running":  # no end recorded: it runs, or it was killed (SIGKILL, power loss)
+        return f"running, or killed, since {record.get('at', '?')}"
     where = f" at step {record['step']} of {record.get('max_steps')}" if "step" in record else ""
     reason = f" ({record['reason']})" if record.get("reason") else ""
     return f"{record['status']}{where}{reason}"
@@ -396,10 +399,9 @@ def find_checkpoint(checkpoint: Optional[str | os.PathLike], log_dir: str | os.P
         log.warning("model.checkpoint not set: using %s, the newest checkpoint of a %s%s", candidate, why, passed)
         return str(candidate)
     if skipped:
-        raise FileNotFoundError(
-            "no checkpoint given, and every training run under " f"{runs} is unfinished: "
-            + "; ".join(f"{r} ({why})" for r, why in skipped.items())
-            + ". Continue one (python train.py output_dir=RUN), or set model.checkpoint=FILE to use one of its "
-            "checkpoints as it is")
+        unfinished = "; ".join(f"{r} ({why})" for r, why in skipped.items())
+        raise FileNotFoundError(f"no checkpoint given, and every training run under {runs} is unfinished: "
+                                f"{unfinished}. Continue one (python train.py output_dir=RUN), or set "
+                                "model.checkpoint=FILE to use one of its checkpoints as it is")
     raise FileNotFoundError("no checkpoint given: set model.checkpoint=FILE (a released STCN stcn.pth, a "
                             f"stage-0 file or one of ours), or train one with `python train.py` (looked in {runs})")

@@ -236,3 +236,37 @@ def test_released_layout_needs_every_name_and_shape():
     assert layout({stage0: (64, 4, 7, 7), "key_comp.bias": (256,)}) is None
     assert layout({"decoder.pred.bias": None}) is None
     assert layout({"extra.weight": (1,)}) is None
+
+
+def test_without_a_checkpoint_the_newest_of_a_finished_training_run_is_used(tmp_path, caplog):
+    """Runs that are interrupted or still running (or killed while running) are passed over, and said to be; a
+    run that records no status (from before runs recorded it) counts as finished."""
+    import os
+
+    from stcnbuf.engine.checkpoint import find_checkpoint
+    from stcnbuf.runs.training_status import write_training_status
+
+    def run(name, age, status=None):
+        checkpoint = tmp_path / "train" / "runs" / name / "checkpoints" / "last.ckpt"
+        checkpoint.parent.mkdir(parents=True)
+        checkpoint.write_bytes(b"weights")
+        os.utime(checkpoint, (1000 - age, 1000 - age))
+        if status:
+            reason = "SIGTERM" if status == "interrupted" else None
+            write_training_status(checkpoint.parent.parent, status, 60, 150, reason)
+        return checkpoint
+
+    old = run("old", 3)
+    finished = run("finished", 2, "finished")
+    run("running", 1, "running")
+    run("interrupted", 0, "interrupted")
+    with caplog.at_level(logging.WARNING):
+        assert find_checkpoint(None, tmp_path) == str(finished)
+    assert f"using {finished}, the newest checkpoint of a finished training run; passed over the checkpoints of 2 " \
+           "unfinished run(s): " in caplog.text
+    assert "interrupted (interrupted at step 60 of 150 (SIGTERM))" in caplog.text and "(running, or killed, since" \
+        in caplog.text
+    (finished.parent.parent / "training.json").write_text("{damaged")
+    assert find_checkpoint(None, tmp_path) == str(old)
+    assert "training run (one that records no status)" in caplog.text
+    assert find_checkpoint("given.pth", tmp_path) == "given.pth"
