@@ -27,7 +27,7 @@ from stcnbuf.io.atomic import process_running
 log = logging.getLogger(__name__)
 LOCK_NAME = ".stcnbuf.lock"
 #: errors of file systems without locks: the run goes on unprotected, with a warning
-_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 
 
 class FolderBusy(RuntimeError):

@@ -36,11 +36,12 @@ def file_stamps(folder: Path, names: Iterable[str]) -> Dict[str, List]:
 
 
 def damaged_files(folder: Path, stamps: Dict[str, List]) -> List[str]:
-    """The files of ``stamps`` (:func:`file_stamps`) that are missing from ``folder`` or differ from their stamp
-    (a size is compared first; only files of the recorded size are read)."""
+    """The files of ``stamps`` (:func:`file_stamps`) that are missing from ``folder``, links, or differ from their
+    stamp (a malformed stamp counts as differing; only files of the recorded size are read)."""
     damaged = []
-    for name, (size, digest) in stamps.items():
+    for name, stamp in stamps.items():
         path = Path(folder) / name
+        size, digest = stamp if isinstance(stamp, list) and len(stamp) == 2 else (None, None)
         if path.is_symlink() or not path.is_file() or path.stat().st_size != size or file_sha256(path)[:16] != digest:
             damaged.append(name)
     return damaged
