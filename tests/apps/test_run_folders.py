@@ -98,10 +98,10 @@ def run_segment(frames, checkpoint, out, *overrides):
 def test_two_segment_runs_into_one_folder_one_is_refused(tmp_path, frames, tiny_checkpoint):
     out = tmp_path / "out"
     args = segment_args(frames, tiny_checkpoint, out)
-    winner, _ = one_refused(race(tmp_path, "segment", args, args))
+    one_refused(race(tmp_path, "segment", args, args))
     lines = (out / "masks.rle.jsonl").read_text().splitlines()[1:]
     assert sorted(json.loads(line)["frame"] for line in lines) == list(range(12))  # each frame once
-    assert json.loads((out / ".stcnbuf.lock").read_text() or "{}").get("pid") != winner.pid  # let go at the end
+    assert (out / ".stcnbuf.lock").read_text() == ""  # let go at the end
 
 
 @pytest.mark.slow
