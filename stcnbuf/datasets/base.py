@@ -13,6 +13,21 @@ from stcnbuf.datasets.sequence import VideoSequence
 log = logging.getLogger(__name__)
 
 
+def unsafe_names(names: Sequence[str]) -> List[str]:
+    """The names of ``names`` that are no plain folder name (empty, ``.``, ``..``, or with a path separator): as
+    the name of an output folder they would write elsewhere."""
+    return [n for n in names if not n or Path(n).name != n or n in (".", "..")]
+
+
+def without_repeats(names: Sequence[str], listed_in: str) -> List[str]:
+    """``names`` with each name once (in the order first given), warning of those given more than once."""
+    once = list(dict.fromkeys(names))
+    if len(once) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        log.warning("%s names %s more than once: each is evaluated once", listed_in, ", ".join(twice))
+    return once
+
+
 class VOSDataset(ABC):
     """A set of video sequences; subclasses fill :attr:`names` and implement :meth:`sequence`.
 
@@ -65,10 +80,12 @@ class VOSDataset(ABC):
                listed_in: str) -> List[str]:
         """``wanted`` (or every listed sequence) restricted to those on disk.
 
-        Sequences listed but absent raise an error naming them, unless ``allow_missing`` (then a warning).
+        Sequences listed but absent raise an error naming them, unless ``allow_missing`` (then a warning); a
+        sequence named twice is evaluated once (with a warning).
         """
-        names = list(available) if not wanted else [str(s) for s in wanted]
-        unsafe = [n for n in names if not n or Path(n).name != n or n in (".", "..")]
+        names = without_repeats(list(available) if not wanted else [str(s) for s in wanted],
+                                listed_in if not wanted else "the sequences asked for")
+        unsafe = unsafe_names(names)
         if unsafe:
             raise ValueError(f"{self.name}: sequence name(s) {unsafe} in {listed_in} are not plain folder names "
                              "(outputs are written to <output_dir>/predictions/<name>): fix the list")

@@ -28,7 +28,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     ``path``. The file gets the permissions of a plainly created one (``0666`` less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=path.suffix + ".tmp")
+    prefix, suffix = temporary_affixes(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         write(tmp)
@@ -72,6 +73,30 @@ def write_failure(folder: Path, tmp: str) -> str:
 
 def _writer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+#: what :func:`tempfile.mkstemp` puts between prefix and suffix
+_RANDOM_PART = 8
+#: a longer suffix than this is left out of a temporary name (writers that go by a file's suffix know short ones)
+_LONGEST_SUFFIX = 16
+
+
+def name_limit(folder: str | os.PathLike) -> int:
+    """The longest file name ``folder``'s file system takes, in bytes (255 where it does not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), or no limit reported
+        return 255
+
+
+def temporary_affixes(path: Path) -> tuple[str, str]:
+    """Prefix and suffix of ``path``'s temporary file: ``.<name>.<host>-<pid>.`` and ``<suffix>.tmp``, the name
+    shortened so the whole stays within the file system's limit for any name legal there."""
+    suffix = (path.suffix if len(os.fsencode(path.suffix)) <= _LONGEST_SUFFIX else "") + ".tmp"
+    writer = f".{_writer()}."
+    room = name_limit(path.parent) - len(os.fsencode(f".{writer}{suffix}")) - _RANDOM_PART
+    name = os.fsencode(path.name)[:max(room, 0)].decode(errors="ignore")  # never half a character
+    return f".{name}{writer}", suffix
 
 
 def process_running(pid: int) -> bool:

@@ -426,3 +426,13 @@ def _masks_from_json(data: Any) -> dict[int, RLEMask]:
             raise ValueError(f"object id {i} appears twice")
         masks[i] = rle_from_json(rle)
     return masks
+
+
+def complete_rle_file(path: str | os.PathLike, num_frames: int) -> bool:
+    """Whether ``path`` is a readable RLE file holding every one of ``num_frames`` frames (its content, not its
+    existence, says a run finished it)."""
+    try:
+        rle = read_rle_file(path)
+    except (OSError, ValueError):
+        return False
+    return rle.num_frames == num_frames and rle.is_complete()

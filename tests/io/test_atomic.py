@@ -47,3 +47,29 @@ def test_temporary_files_of_a_killed_write_are_removed_by_the_next_run(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted([writing.name, "run.json"])
     run.discard("seq")  # the sequence is segmented again from the start
     assert not (tmp_path / "predictions" / "seq").exists()
+
+
+def test_temporary_names_stay_within_the_name_limit_for_any_legal_name(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stcnbuf.io.atomic import name_limit, remove_leftovers, temporary_affixes
+
+    limit = name_limit(tmp_path)
+    temporary = []
+
+    def write(tmp):
+        temporary.append(Path(tmp).name)
+        Path(tmp).write_bytes(b"ok")
+
+    names = ["f" * 240 + ".png", "f" * (limit - 4) + ".png", "é" * ((limit - 4) // 2) + ".png", "x" * limit]
+    for name in names:
+        assert atomic_write(tmp_path / name, write).read_bytes() == b"ok"
+    assert all(len(os.fsencode(n)) <= limit for n in temporary) and all(n.endswith(".png.tmp") for n in temporary[:3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    prefix, suffix = temporary_affixes(tmp_path / names[1])  # a killed writer's leftover is still recognised
+    left = tmp_path / (prefix.replace(f"-{os.getpid()}.", f"-{gone.stdout.strip()}.") + "abcdefgh" + suffix)
+    left.write_text("half")
+    assert len(os.fsencode(left.name)) <= limit and remove_leftovers(tmp_path) == 1 and not left.exists()

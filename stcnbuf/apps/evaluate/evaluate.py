@@ -26,6 +26,7 @@ from stcnbuf.engine.segmenter import Segmenter
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.runs.hydra_files import record_hydra_config
+from stcnbuf.runs.lock import run_lock
 from stcnbuf.runs.shards import result_folder, shard_of
 from stcnbuf.scoring.dataset import score_predictions
 from stcnbuf.scoring.over_time import by_tenth, combine, plot_over_time
@@ -94,36 +95,37 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
     run_config = {"data": data_config or {"name": dataset.name, "root": str(dataset.root)}, "model": model,
                   "memory": memory, "inference": inference, "device": str(device),
                   "checkpoint_sha256": file_sha256(checkpoint)}
-    run = RunDirectory(Path(output_dir), run_config, overwrite=overwrite)
-    if on_claimed is not None:
-        on_claimed(result_folder(run.root, shard))
-    segmenter = build_segmenter(net, memory, inference, device)
+    segmenter = build_segmenter(net, memory, inference, device)  # every setting checked before the folder is claimed
+    with run_lock(output_dir, result_folder(Path(output_dir), shard) if shard else None) as lock:
+        run = RunDirectory(Path(output_dir), run_config, overwrite=overwrite, lock=lock)
+        if on_claimed is not None:
+            on_claimed(result_folder(run.root, shard))
 
-    records: List[SequenceRecord] = []
-    failures: Dict[str, str] = {}
-    for number, name in enumerate(names, 1):
-        label = f"[{number}/{len(names)}] {name}"
-        try:
-            sequence = dataset.sequence(name)
-            inputs = sequence_inputs(sequence)
-            record = run.finished(name, inputs)
-            if record is not None:
-                log.info("%s: finished earlier with this configuration, kept", label)
-            else:
-                record = _segment(sequence, segmenter, inference, dataset.shorter_side, dataset.resize, run, device,
-                                  label, inputs)
-            records.append(record)
-        except Exception as error:  # one broken sequence must not lose the others
-            failures[name] = f"{type(error).__name__}: {error}"
-            log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
+        records: List[SequenceRecord] = []
+        failures: Dict[str, str] = {}
+        for number, name in enumerate(names, 1):
+            label = f"[{number}/{len(names)}] {name}"
+            try:
+                sequence = dataset.sequence(name)
+                inputs = sequence_inputs(sequence)
+                record = run.finished(name, inputs)
+                if record is not None:
+                    log.info("%s: finished earlier with this configuration, kept", label)
+                else:
+                    record = _segment(sequence, segmenter, inference, dataset.shorter_side, dataset.resize, run, device,
+                                      label, inputs)
+                records.append(record)
+            except Exception as error:  # one broken sequence must not lose the others
+                failures[name] = f"{type(error).__name__}: {error}"
+                log.error("%s failed: %s\n%s", name, failures[name], traceback.format_exc())
 
-    metrics = _summarise(dataset, run, records, failures, score, workers, tables=shard is None, extra_ids=extra_ids)
-    metrics.update(checkpoint=checkpoint, checkpoint_sha256=run_config["checkpoint_sha256"], shard=shard,
-                   config=config if config is not None else run_config)
-    target = result_folder(run.root, shard) / "metrics.json"
-    atomic_write_text(target, json.dumps(metrics, indent=1, default=str))
-    _print_summary(metrics, run.root, target)
-    return metrics
+        metrics = _summarise(dataset, run, records, failures, score, workers, tables=shard is None, extra_ids=extra_ids)
+        metrics.update(checkpoint=checkpoint, checkpoint_sha256=run_config["checkpoint_sha256"], shard=shard,
+                       config=config if config is not None else run_config)
+        target = result_folder(run.root, shard) / "metrics.json"
+        atomic_write_text(target, json.dumps(metrics, indent=1, default=str))
+        _print_summary(metrics, run.root, target)
+        return metrics
 
 
 def objective(metrics: Dict[str, Any], memory_budget_mb: Optional[float] = None) -> Optional[float]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from stcnbuf.datasets.sequence import VideoSequence
 from stcnbuf.io.atomic import atomic_write_text, remove_leftovers
+from stcnbuf.io.within import remove, require_within
 from stcnbuf.runs.inputs import content_digests, file_stamps
+from stcnbuf.runs.lock import FolderLock
+from stcnbuf.runs.markers import damaged_files
+from stcnbuf.runs.markers import file_stamps as output_stamps
 from stcnbuf.runs.record import claim_folder, fingerprint
 
 log = logging.getLogger(__name__)
@@ -44,20 +47,28 @@ class SequenceRecord:
 
 class RunDirectory:
     """``output_dir`` with ``run.json`` (configuration + fingerprint), ``predictions/<seq>/`` and
-    ``sequences/<seq>.json`` markers written once a sequence is complete.
+    ``sequences/<seq>.json`` markers written once a sequence is complete; a marker vouches for the size and hash of
+    each of its sequence's files.
 
-    A rerun with the same configuration resumes: sequences with a marker, all their files and unchanged
-    inputs (:func:`sequence_inputs`) are kept; a sequence whose frames or input masks changed is segmented again.
-    A rerun with another configuration is refused (its differences are listed) unless ``overwrite``.
+    A rerun with the same configuration resumes: sequences with a marker, all their files as the marker recorded
+    them and unchanged inputs (:func:`sequence_inputs`) are kept; a sequence whose frames or input masks changed,
+    or whose files are missing or damaged, is segmented again. A rerun with another configuration is refused (its
+    differences are listed) unless ``overwrite``. The run holding ``lock`` (:func:`~stcnbuf.runs.lock.run_lock`)
+    is the folder's only writer; a shard job's shared lock must become exclusive to discard another configuration.
+    Nothing is written through a symbolic link out of ``root``.
     """
 
-    def __init__(self, root: Path, config: Dict[str, Any], overwrite: bool = False) -> None:
+    def __init__(self, root: Path, config: Dict[str, Any], overwrite: bool = False,
+                 lock: Optional[FolderLock] = None) -> None:
         self.root = Path(root)
         self.config = config
         self.fingerprint = fingerprint(config)
         self.predictions = self.root / "predictions"
         self.markers = self.root / "sequences"
+        self.lock = lock
         self.root.mkdir(parents=True, exist_ok=True)
+        for folder in (self.predictions, self.markers, self.root / "shards"):
+            require_within(self.root, folder)
         claim_folder(self.root / "run.json", config, keep=not overwrite,
                      fix="use a new output_dir, or overwrite=true to discard them", discard=self._discard_all)
         for folder in (self.root, self.markers):
@@ -79,7 +90,14 @@ class RunDirectory:
             log.info("%s: its frames or input masks changed since it was segmented: segmenting it again", name)
             return None
         record = SequenceRecord(**data["record"])
-        if not all((self.predictions / name / f"{stem}.png").is_file() for stem in record.outputs):
+        files = data.get("files")
+        if not isinstance(files, dict) or sorted(files) != sorted(f"{stem}.png" for stem in record.outputs):
+            log.warning("%s does not record its files' sizes and hashes: segmenting %s again", marker, name)
+            return None
+        damaged = damaged_files(self.predictions / name, files)
+        if damaged:
+            log.warning("%s: %d of its %d predictions are missing or differ from what %s recorded (%s): segmenting "
+                        "it again", name, len(damaged), len(files), marker, ", ".join(damaged[:3]))
             return None
         return record
 
@@ -87,8 +105,10 @@ class RunDirectory:
         """Everything another configuration left: predictions, records, summaries."""
         if same:
             return
+        if self.lock is not None and (self.root / "run.json").is_file():
+            self.lock.upgrade("discarding the results of another configuration")
         for folder in (self.predictions, self.markers, self.root / "shards"):
-            shutil.rmtree(folder, ignore_errors=True)
+            remove(folder)
         self.remove_summaries()
 
     def remove_summaries(self) -> None:
@@ -99,13 +119,16 @@ class RunDirectory:
 
     def discard(self, name: str) -> None:
         """Remove whatever an earlier, unfinished or stale run left of sequence ``name``."""
-        shutil.rmtree(self.predictions / name, ignore_errors=True)  # with the temporary files of a killed run
-        (self.markers / f"{name}.json").unlink(missing_ok=True)
+        remove(self.predictions / name)  # with the temporary files of a killed run; a link as a link
+        remove(self.markers / f"{name}.json")
+        require_within(self.root, self.predictions / name)
 
     def prediction_path(self, name: str, stem: str) -> Path:
         return self.predictions / name / f"{stem}.png"
 
     def mark_finished(self, record: SequenceRecord, inputs: Dict[str, Any]) -> None:
-        """Record that ``record.name`` is complete, made from ``inputs``."""
+        """Record that ``record.name`` is complete, made from ``inputs``, with the size and hash of each file."""
+        files = output_stamps(self.predictions / record.name, [f"{stem}.png" for stem in record.outputs])
         atomic_write_text(self.markers / f"{record.name}.json",
-                          json.dumps({"fingerprint": self.fingerprint, "inputs": inputs, "record": asdict(record)}))
+                          json.dumps({"fingerprint": self.fingerprint, "inputs": inputs, "record": asdict(record),
+                                      "files": files}))

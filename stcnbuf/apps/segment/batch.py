@@ -19,8 +19,10 @@ from typing import Any, Callable, Dict, List, Optional
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from stcnbuf.datasets.base import unsafe_names
 from stcnbuf.datasets.sequence import IMAGE_SUFFIXES
 from stcnbuf.io.atomic import atomic_write_text
+from stcnbuf.runs.lock import run_lock
 from stcnbuf.runs.shards import result_folder, shard_of
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,13 @@ def video_list(spec: str) -> Optional[List[Path]]:
 
 
 def _check_names(videos: List[Path]) -> None:
-    """Each video's output folder is its stem: two videos sharing one are refused."""
+    """Each video's output folder is its stem: a stem that is no plain folder name (``..`` of ``...mp4`` or of a
+    listed ``f/..``), or two videos sharing one, are refused."""
     names = [v.stem for v in videos]
+    unsafe = sorted({str(v) for v in videos if unsafe_names([v.stem])})
+    if unsafe:
+        raise ValueError(f"video(s) {unsafe} have names that are not plain folder names (outputs go to "
+                         "<output_dir>/<name>/ and would land outside output_dir): rename them")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"several videos are named {twice} (outputs go to <output_dir>/<name>/): rename them or "
@@ -83,20 +90,21 @@ def segment_videos(cfg: DictConfig, videos: List[Path], segment: Callable[[DictC
         raise ValueError(f"init.mask={cfg.init.mask}: for several videos give a folder with <video name>.png per video")
     results: Dict[str, Any] = {}
     failures: Dict[str, str] = {}
-    for video in tqdm(chosen, desc="videos", unit="video"):
-        run = copy.deepcopy(cfg)
-        run.video, run.output_dir = str(video), str(out / video.stem)
-        try:
-            if masks is not None:
-                run.init.mask = str(initial_mask_of(masks, video.stem))
-            results[video.stem] = segment(run)
-        except Exception as error:  # one broken video must not lose the others
-            failures[video.stem] = f"{type(error).__name__}: {error}"
-            log.error("%s failed: %s\n%s", video, failures[video.stem], traceback.format_exc())
-    summary = {"videos": len(chosen), "shard": cfg.get("shard"), "results": results, "failed": failures,
-               "complete": not failures}
     target = result_folder(out, cfg.get("shard")) / "videos.json"
-    atomic_write_text(target, json.dumps(summary, indent=1, default=str))
+    with run_lock(out, target.parent if cfg.get("shard") else None):  # each video's folder is locked by its run
+        for video in tqdm(chosen, desc="videos", unit="video"):
+            run = copy.deepcopy(cfg)
+            run.video, run.output_dir = str(video), str(out / video.stem)
+            try:
+                if masks is not None:
+                    run.init.mask = str(initial_mask_of(masks, video.stem))
+                results[video.stem] = segment(run)
+            except Exception as error:  # one broken video must not lose the others
+                failures[video.stem] = f"{type(error).__name__}: {error}"
+                log.error("%s failed: %s\n%s", video, failures[video.stem], traceback.format_exc())
+        summary = {"videos": len(chosen), "shard": cfg.get("shard"), "results": results, "failed": failures,
+                   "complete": not failures}
+        atomic_write_text(target, json.dumps(summary, indent=1, default=str))
     print(f"{len(results)} of {len(chosen)} videos segmented into {out}/<name>/; summary: {target}"
           + (f"\nINCOMPLETE: {len(failures)} failed: " + "; ".join(f"{n}: {e}" for n, e in failures.items())
              if failures else ""))

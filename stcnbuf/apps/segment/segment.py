@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -13,21 +13,26 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.apps.segment.initial import given_masks_at_original_size, initial_annotations, initial_mask_files, object_ids
+from stcnbuf.apps.segment.initial import (Annotations, given_masks_at_original_size, initial_annotations,
+                                          initial_mask_files, object_ids)
 from stcnbuf.apps.segment.postprocess import postprocess_file
 from stcnbuf.apps.segment.render import render_overlay
 from stcnbuf.datasets.video import VideoSource
 from stcnbuf.engine.build import build_network, build_plan, build_segmenter, resolve_device
 from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.engine.labels import VOID_LABEL
+from stcnbuf.engine.plan import Plan
 from stcnbuf.engine.runner import RunStats, run_plan, written_labels
-from stcnbuf.engine.settings import inference_settings
+from stcnbuf.engine.segmenter import Segmenter
+from stcnbuf.engine.settings import InferenceSettings, inference_settings
 from stcnbuf.io.atomic import remove_leftovers
 from stcnbuf.io.masks import write_label_png
-from stcnbuf.io.rle import RLEWriter, partial_path, read_rle_file
+from stcnbuf.io.rle import RLEWriter, complete_rle_file, partial_path, read_rle_file
+from stcnbuf.io.within import remove
 from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder, fingerprint
 from stcnbuf.runs.hydra_files import record_hydra_config
 from stcnbuf.runs.inputs import content_digests, file_stamps
+from stcnbuf.runs.lock import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,7 @@ def _claim_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> None:
         if not (same and resume):
             for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt"):
                 stale.unlink(missing_ok=True)
-            shutil.rmtree(out / "masks", ignore_errors=True)  # PNGs, with the record of what they show
+            remove(out / "masks")  # PNGs, with the record of what they show (a link: only the link)
 
     claim_folder(out / "segment.json", config, keep=resume, fix="use another output_dir, or resume=false to start over",
                  discard=discard)
@@ -88,13 +93,23 @@ def segment_video(cfg: DictConfig) -> Dict[str, Any]:
     _take_init_frame(cfg, len(source))
     out = Path(cfg.output_dir)
     config = _run_config(cfg, source, checkpoint)
+    built = _build(cfg, source, str(device))  # every setting checked before the folder is claimed
+    with folder_lock(out):
+        return _segment_into(cfg, source, out, config, built)
+
+
+def _segment_into(cfg: DictConfig, source: VideoSource, out: Path, config: Dict[str, Any], built: _Built
+                  ) -> Dict[str, Any]:
+    """The part of :func:`segment_video` that writes into ``out`` (its only writer)."""
     _claim_output_dir(out, config, cfg.resume)
     record_hydra_config(out, cfg)
     stamp = fingerprint(config)
     rle_path = out / "masks.rle.jsonl"
     result: Dict[str, Any] = {"frames": len(source), "masks": str(rle_path)}
-    if not (cfg.resume and rle_path.is_file()):
-        result.update(_segment(cfg, source, out, rle_path, stamp, str(device)))
+    if not (cfg.resume and complete_rle_file(rle_path, len(source))):
+        if cfg.resume and rle_path.exists():
+            log.warning("%s lacks frames or cannot be read: segmenting the video again", rle_path)
+        result.update(_segment(cfg, source, out, rle_path, stamp, built))
     else:
         log.info("%s is complete: segmentation skipped", rle_path)
     shown = _postprocess(cfg.postprocess, rle_path, out / "masks.clean.rle.jsonl", cfg.resume)
@@ -131,16 +146,35 @@ def _postprocess(settings: DictConfig, raw: Path, clean: Path, resume: bool) -> 
     return clean
 
 
-def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, stamp: str, device: str) -> Dict[str, Any]:
-    """Run the plan of ``cfg.inference`` over the video, writing each output frame once into the RLE file (and
-    PNGs); snapshots every ``cfg.snapshot_every`` visits let an interrupted run continue where it was."""
+@dataclass
+class _Built:
+    """What a run segments with, built and checked before it claims its folder."""
+
+    annotations: Annotations
+    inference: InferenceSettings
+    given: Dict[int, np.ndarray]
+    segmenter: Segmenter
+    plan: Plan
+
+
+def _build(cfg: DictConfig, source: VideoSource, device: str) -> _Built:
+    """The initial masks, settings, segmenter and plan of ``cfg``; a bad one raises before anything is written."""
     annotations = initial_annotations(cfg.init, source, device)
     if cfg.outputs.png:
         _check_png_ids(object_ids(annotations))
     inference = inference_settings(cfg.inference)
     given = given_masks_at_original_size(cfg.init, annotations, source) if inference.write_given_masks else {}
     segmenter = build_segmenter(build_network(cfg.model), cfg.memory, inference, device)
-    plan = build_plan(inference, segmenter, len(source), sorted(annotations))
+    return _Built(annotations, inference, given, segmenter,
+                  build_plan(inference, segmenter, len(source), sorted(annotations)))
+
+
+def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, stamp: str, built: _Built
+             ) -> Dict[str, Any]:
+    """Run the plan of ``cfg.inference`` over the video, writing each output frame once into the RLE file (and
+    PNGs); snapshots every ``cfg.snapshot_every`` visits let an interrupted run continue where it was."""
+    annotations, inference, given, segmenter, plan = (built.annotations, built.inference, built.given,
+                                                      built.segmenter, built.plan)
     frames = source.frame_source(inference.frame_cache_mb)
     snapshots = SnapshotFile(out / "state.pt", stamp, cfg.snapshot_every)
     size = tuple(source.original_size)
