@@ -6,4 +6,4 @@ from stcnbuf.engine.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "MadeFrom": "markers", "claim_folder": "record", "config_differences": "record", "fingerprint": "record",
-    "Snapshot": "snapshots", "SnapshotStore": "snapshots"})
+    "Snapshot": "snapshots", "SnapshotStore": "snapshots", "thinned": "snapshots"})

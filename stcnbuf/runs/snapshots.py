@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -22,6 +22,16 @@ from stcnbuf.io.atomic import atomic_write
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"visit-(\d+)-([0-9a-f]{16,64})\.pt")
+
+
+def thinned(positions: Iterable[int], keep: int) -> List[int]:
+    """The snapshot positions to remove so that ``keep`` stay: one at a time, the one whose removal leaves the
+    shortest gap between its neighbours (the first one's counted from the plan start), never the latest."""
+    positions, dropped = sorted(positions), []
+    while len(positions) > max(keep, 1):
+        gaps = [(positions[i + 1] - (positions[i - 1] if i else -1), i) for i in range(len(positions) - 1)]
+        dropped.append(positions.pop(min(gaps)[1]))
+    return dropped
 
 
 @dataclass
@@ -36,7 +46,7 @@ class SnapshotStore:
     """Snapshot files ``folder/visit-<position>-<digest>.pt``, one every ``every`` visits, at most ``keep``.
 
     When a save makes one too many, the snapshot whose removal leaves the shortest gap between its neighbours
-    goes (never the latest), so the kept ones stay spread over the plan.
+    goes (never the latest, :func:`thinned`), so the kept ones stay spread over the plan.
     """
 
     def __init__(self, folder: Path, every: int = 100, keep: int = 10) -> None:
@@ -95,14 +105,8 @@ class SnapshotStore:
 
     def _thin(self) -> None:
         files = self._files()
-        while len(files) > self.keep:
-            positions = sorted(files)
-            if len(positions) == 1:
-                break
-            # gap left by removing each snapshot but the latest (the first one's gap counts from the plan start)
-            gaps = [(positions[i + 1] - (positions[i - 1] if i else -1), i) for i in range(len(positions) - 1)]
-            _, drop = min(gaps)
-            files.pop(positions[drop]).unlink(missing_ok=True)
+        for position in thinned(files, self.keep):
+            files[position].unlink(missing_ok=True)
 
     def drop_after(self, position: int) -> None:
         """Remove the snapshots after ``position`` (a run about to change what follows it)."""

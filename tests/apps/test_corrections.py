@@ -14,10 +14,8 @@ from tests.conftest import compose
 FRAMES, HEIGHT, WIDTH = 12, 32, 48
 
 
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
+def frames_folder(folder: Path) -> Path:
     """A folder of frames: two squares moving over a gradient."""
-    folder = tmp_path_factory.mktemp("video")
     ys, xs = np.mgrid[:HEIGHT, :WIDTH]
     for t in range(FRAMES):
         frame = np.stack([xs * 3, ys * 4, np.full_like(xs, 60)], -1).astype(np.uint8)
@@ -27,10 +25,18 @@ def video(tmp_path_factory):
     return folder
 
 
-def mask(folder: Path, name: str, t: int, shift: int = 0) -> Path:
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return frames_folder(tmp_path_factory.mktemp("video"))
+
+
+def mask(folder: Path, name: str, t: int, shift: int = 0, objects=(1, 2)) -> Path:
+    """Objects 1 and 2 where they are on frame ``t`` (object 1 ``shift`` pixels right)."""
     labels = np.zeros((HEIGHT, WIDTH), np.uint8)
-    labels[4:16, 4 + t + shift:16 + t + shift] = 1
-    labels[18:30, 30 - t // 2:42 - t // 2] = 2
+    if 1 in objects:
+        labels[4:16, 4 + t + shift:16 + t + shift] = 1
+    if 2 in objects:
+        labels[18:30, 30 - t // 2:42 - t // 2] = 2
     return write_label_png(folder / name, labels)
 
 
