@@ -71,3 +71,21 @@ def test_windows_removal_and_reset(tmp_path, video, tiny_checkpoint):
         predictor.add_new_mask(state, 0, 1, np.ones((2, 3), bool))
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['capacityy'\]"):
         stcnbuf.VideoPredictor.from_checkpoint(tiny_checkpoint, capacityy=3)
+
+
+def test_the_documented_example_runs(tmp_path, video, tiny_checkpoint, capsys):
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "corrections.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    inputs = next(line for line in example.splitlines() if line.startswith("checkpoint, video,"))
+    first, fix = mask(tmp_path, "first.png", 0), mask(tmp_path, "fix.png", 10, shift=3, objects=(1,))
+    ours = f"checkpoint, video, first_mask, fixed_mask, fixed_frame = {str(tiny_checkpoint)!r}, {str(video)!r}, " \
+           f"{str(first)!r}, {str(fix)!r}, 10"
+    assert "shorter_side=480" in example
+    scope: dict = {}
+    exec(compile(example.replace(inputs, ours).replace("shorter_side=480", "shorter_side=32"), "example", "exec"),
+         scope)
+    assert sorted(scope["masks"]) == list(range(FRAMES))
+    assert np.array_equal(scope["masks"][10][0], read_label_png(fix) == 1)
+    assert capsys.readouterr().out.strip() == "10 frames kept, 2 recomputed"  # the snapshot after visit 10
