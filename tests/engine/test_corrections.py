@@ -3,6 +3,7 @@
 import copy
 
 import numpy as np
+import pytest
 import torch
 
 from stcnbuf.engine import Segmenter, run_plan, stream_plan
@@ -43,3 +44,15 @@ def test_a_correction_replaces_one_object_and_the_others_go_on(net):
     assert seg.last_annotated == 5 and seg.object_ids == [1, 2]
     pinned = seg.memory._row_pinned[seg.memory._row_frame == 5]
     assert len(pinned) and bool(pinned.all())  # stored, pinned as an annotated frame
+
+
+def test_a_mask_before_the_start_frame_is_a_correction_in_the_backward_run():
+    plan = stream_plan(10, [3, 6], mem_every=2, start=6)
+    assert [(v.frame, v.action.value) for v in plan.visits if v.annotated] == [(6, "start"), (3, "add_objects")]
+    backward = [v.frame for v in plan.visits[4:]]
+    assert backward == [5, 4, 3, 2, 1, 0] and plan.visits[4].new_run
+    # the schedule of the backward run counts from the correction once it is passed: 3 (annotated), 1
+    assert [v.frame for v in plan.visits[4:] if v.write.value == "permanent"] == [4, 3, 1]
+    assert stream_plan(10, [3, 6], 2).visits[0].frame == 3  # default: the first annotated frame
+    with pytest.raises(ValueError, match="starts at frame 5, which is not annotated"):
+        stream_plan(10, [3, 6], start=5)
