@@ -92,13 +92,13 @@ def build_segmenter(net: STCN, memory: MemorySettings | Mapping[str, Any] | Dict
 
 def build_plan(inference: InferenceSettings | Mapping[str, Any] | DictConfig, segmenter: Segmenter,
                num_frames: int, annotated: Sequence[int], init_frame: Optional[int] = None) -> Plan:
-    """The plan of a video under ``inference.mode``: ``online`` streams from the first annotated frame;
-    ``offline`` starts at ``init_frame`` (default: the first annotated frame), burns in, then the final pass.
-    Both go back to the first frame when ``inference.backward`` (the default)."""
+    """The plan of a video under ``inference.mode``, starting at the annotated frame ``init_frame`` (default:
+    the first annotated frame): ``online`` streams from it; ``offline`` burns in, then the final pass. Both go
+    back to the first frame when ``inference.backward`` (the default)."""
     inf = inference_settings(inference)
     ring = segmenter.has_ring
-    if not isinstance(inf, OfflineInference):
-        return stream_plan(num_frames, annotated, segmenter.mem_every, ring, inf.backward)
     init = min(annotated) if init_frame is None else int(init_frame)
+    if not isinstance(inf, OfflineInference):
+        return stream_plan(num_frames, annotated, segmenter.mem_every, ring, inf.backward, init)
     return offline_plan(num_frames, init, segmenter.mem_every, ring, inf.order, inf.burn_in_passes, inf.seed,
                         inf.backward, annotated, inf.burn_in_every_frame)

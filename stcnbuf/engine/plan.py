@@ -114,25 +114,30 @@ def _ordered_runs(num_frames: int, start: int, annotated: Sequence[int], mem_eve
 
 
 def stream_plan(num_frames: int, annotated: Sequence[int], mem_every: int = 5, ring: bool = False,
-                backward: bool = True) -> Plan:
-    """Streaming: start at the first annotated frame, forward to the end (later annotated frames add their
-    objects), then, with ``backward``, from the first annotated frame back to the first frame.
+                backward: bool = True, start: Optional[int] = None) -> Plan:
+    """Streaming: start at the annotated frame ``start`` (default: the first), forward to the end, then, with
+    ``backward``, from ``start`` back to the first frame. The other annotated frames, before or after
+    ``start``, add their objects (or correct tracked ones) where a run reaches them.
 
     Args:
         num_frames: frames of the video.
         annotated: frames that carry masks (at least one).
         mem_every: permanent-memory period; ``ring``: the memory has a temporary ring.
-        backward: segment the frames before the first annotation too (otherwise they get no visit; see
+        backward: segment the frames before ``start`` too (otherwise they get no visit; see
             :meth:`Plan.uncovered`).
+        start: the annotated frame the memory starts from.
     """
     if mem_every < 1:
         raise ValueError(f"mem_every must be >= 1, got {mem_every}")
     frames = _check(num_frames, annotated, "annotated frame(s)")
     if not frames:
         raise ValueError("a plan needs at least one annotated frame")
-    first = frames[0]
-    start = Visit(first, Action.START, WriteMode.PERMANENT, True, True)
-    return Plan(num_frames, (start, *_ordered_runs(num_frames, first, frames[1:], mem_every, ring, backward)))
+    first = frames[0] if start is None else int(start)
+    if first not in frames:
+        raise ValueError(f"the plan starts at frame {first}, which is not annotated (annotated: {frames})")
+    others = [f for f in frames if f != first]
+    begin = Visit(first, Action.START, WriteMode.PERMANENT, True, True)
+    return Plan(num_frames, (begin, *_ordered_runs(num_frames, first, others, mem_every, ring, backward)))
 
 
 def offline_plan(num_frames: int, init_frame: int, mem_every: int = 5, ring: bool = False, order: str = "strided",

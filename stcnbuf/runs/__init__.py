@@ -7,4 +7,4 @@ from stcnbuf.engine.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "MadeFrom": "markers", "claim_folder": "record", "config_differences": "record", "fingerprint": "record",
     "FolderBusy": "lock", "folder_lock": "lock", "run_lock": "lock",
-    "Snapshot": "snapshots", "SnapshotFile": "snapshots"})
+    "Snapshot": "snapshots", "SnapshotStore": "snapshots", "thinned": "snapshots"})

@@ -6,18 +6,37 @@ import pytest
 import torch
 
 from stcnbuf.apps.evaluate.run_directory import RunDirectory
-from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder
+from stcnbuf.runs import MadeFrom, SnapshotStore, claim_folder
 
 
-def test_a_damaged_snapshot_is_named_and_the_run_starts_over(tmp_path, caplog):
-    snapshots = SnapshotFile(tmp_path / "state.pt", "abc", every=2)
-    snapshots.save(Snapshot(3, {"x": torch.ones(2)}))
-    assert snapshots.load().position == 3
-    assert SnapshotFile(tmp_path / "state.pt", "other").load() is None  # another run's
-    (tmp_path / "state.pt").write_bytes(b"\x00garbage")
+def test_snapshots_match_by_prefix_digest_and_a_damaged_one_is_named(tmp_path, caplog):
+    snapshots = SnapshotStore(tmp_path, every=2)
+    digests = [f"{i:064x}" for i in range(8)]
+    snapshots.save(1, digests[1], {"x": torch.ones(2)})
+    snapshots.save(3, digests[3], {"x": torch.full((2,), 3.0)})
+    assert snapshots.latest(digests).position == 3
+    assert snapshots.latest(digests, usable=lambda p: p < 3).position == 1
+    changed = digests[:3] + ["f" * 64] * 5  # another run sharing visits 0..2
+    assert snapshots.latest(changed).position == 1
+    assert SnapshotStore(tmp_path).latest(["e" * 64] * 8) is None  # another run's
+    next(tmp_path.glob("visit-0000003-*.pt")).write_bytes(b"\x00garbage")
     with caplog.at_level(logging.WARNING):
-        assert snapshots.load() is None
-    assert str(tmp_path / "state.pt") in caplog.text and "starting from the beginning" in caplog.text
+        assert snapshots.latest(digests).position == 1
+    assert "visit-0000003" in caplog.text and "an earlier one is used" in caplog.text
+    snapshots.drop_after(1)
+    assert snapshots.positions == [1]
+
+
+def test_a_bounded_number_of_snapshots_stay_spread_over_the_plan(tmp_path):
+    snapshots = SnapshotStore(tmp_path, every=10, keep=4)
+    for position in range(9, 200, 10):
+        snapshots.save(position, f"{position:064x}", {})
+    kept = snapshots.positions
+    assert len(kept) == 4 and kept[-1] == 199  # the latest is always kept
+    gaps = [b - a for a, b in zip([-1] + kept, kept)]
+    assert max(gaps) <= 2 * min(gaps) + 10, kept  # spread, not bunched at one end
+    snapshots.remove()
+    assert not tmp_path.exists()
 
 
 def test_damaged_records_and_markers(tmp_path):

@@ -13,15 +13,17 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stcnbuf.apps.segment.initial import (Annotations, given_masks_at_original_size, initial_annotations,
+from stcnbuf.apps.segment.initial import (Annotations, given_masks_at_original_size, initial_annotations, initial_frames,
                                           initial_mask_files, object_ids)
 from stcnbuf.apps.segment.postprocess import postprocess_file
 from stcnbuf.apps.segment.render import render_overlay
+from stcnbuf.apps.segment.reuse import find_reuse
 from stcnbuf.datasets.video import VideoSource
 from stcnbuf.engine.build import build_network, build_plan, build_segmenter, resolve_device
 from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
 from stcnbuf.engine.labels import VOID_LABEL
 from stcnbuf.engine.plan import Plan
+from stcnbuf.engine.prefix import annotation_digest, prefix_digests
 from stcnbuf.engine.runner import RunStats, run_plan, written_labels
 from stcnbuf.engine.segmenter import Segmenter
 from stcnbuf.engine.settings import InferenceSettings, inference_settings
@@ -29,25 +31,27 @@ from stcnbuf.io.atomic import remove_leftovers
 from stcnbuf.io.masks import write_label_png
 from stcnbuf.io.rle import RLEWriter, complete_rle_file, partial_path, read_rle_file
 from stcnbuf.io.within import remove
-from stcnbuf.runs import MadeFrom, Snapshot, SnapshotFile, claim_folder, fingerprint
+from stcnbuf.runs import MadeFrom, SnapshotStore, claim_folder, fingerprint
 from stcnbuf.runs.hydra_files import record_hydra_config
-from stcnbuf.runs.inputs import content_digests, file_stamps
+from stcnbuf.runs.inputs import file_stamps
 from stcnbuf.runs.lock import folder_lock
 
 log = logging.getLogger(__name__)
 
 
 def _run_config(cfg: DictConfig, source: VideoSource, checkpoint: str) -> Dict[str, Any]:
-    """What determines the masks: the video and its files, reader, initial masks (their contents), model,
-    memory, inference."""
+    """What determines the masks besides the initial masks: the video and its files, reader, model, memory,
+    inference, how the initial masks are made (their frames and contents are in the plan-prefix digests of the
+    snapshots, so a rerun with one more or one changed mask keeps what they do not change)."""
     config = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("reader", "init", "memory", "inference")}
+    for key in ("frame", "mask"):
+        config["init"].pop(key, None)
     init_files = [Path(m).expanduser() for m in initial_mask_files(cfg.init)]
     for path in init_files:
         if not path.is_file():
             raise FileNotFoundError(f"init.mask: {path} not found (give the initial mask file of the video)")
     config.update(video=str(source.path.resolve()), checkpoint_sha256=file_sha256(checkpoint), device=str(cfg.device),
-                  inputs={"video": file_stamps(source.files if source.is_folder else [source.path]),
-                          "init_masks": content_digests(init_files)})
+                  inputs={"video": file_stamps(source.files if source.is_folder else [source.path])})
     return config
 
 
@@ -59,13 +63,15 @@ def _claim_output_dir(out: Path, config: Dict[str, Any], resume: bool) -> None:
 
     def discard(same: bool) -> None:
         if not (same and resume):
-            for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt"):
+            for stale in (out / "masks.rle.jsonl", partial_path(out / "masks.rle.jsonl"), out / "state.pt",
+                          _plan_marker(out).path):
                 stale.unlink(missing_ok=True)
+            SnapshotStore(out / "snapshots").remove()
             remove(out / "masks")  # PNGs, with the record of what they show (a link: only the link)
 
     claim_folder(out / "segment.json", config, keep=resume, fix="use another output_dir, or resume=false to start over",
                  discard=discard)
-    for folder in (out, out / "masks"):
+    for folder in (out, out / "masks", out / "snapshots"):
         remove_leftovers(folder)
 
 
@@ -106,12 +112,7 @@ def _segment_into(cfg: DictConfig, source: VideoSource, out: Path, config: Dict[
     stamp = fingerprint(config)
     rle_path = out / "masks.rle.jsonl"
     result: Dict[str, Any] = {"frames": len(source), "masks": str(rle_path)}
-    if not (cfg.resume and complete_rle_file(rle_path, len(source))):
-        if cfg.resume and rle_path.exists():
-            log.warning("%s lacks frames or cannot be read: segmenting the video again", rle_path)
-        result.update(_segment(cfg, source, out, rle_path, stamp, built))
-    else:
-        log.info("%s is complete: segmentation skipped", rle_path)
+    result.update(_segment(cfg, source, out, rle_path, stamp, built))
     shown = _postprocess(cfg.postprocess, rle_path, out / "masks.clean.rle.jsonl", cfg.resume)
     if shown != rle_path:
         result["clean_masks"] = str(shown)
@@ -146,6 +147,11 @@ def _postprocess(settings: DictConfig, raw: Path, clean: Path, resume: bool) -> 
     return clean
 
 
+def _plan_marker(out: Path) -> MadeFrom:
+    """Records the digest of the whole plan (settings, video, every mask) that a complete masks file shows."""
+    return MadeFrom(out / "masks.rle.jsonl.plan")
+
+
 @dataclass
 class _Built:
     """What a run segments with, built and checked before it claims its folder."""
@@ -165,44 +171,66 @@ def _build(cfg: DictConfig, source: VideoSource, device: str) -> _Built:
     inference = inference_settings(cfg.inference)
     given = given_masks_at_original_size(cfg.init, annotations, source) if inference.write_given_masks else {}
     segmenter = build_segmenter(build_network(cfg.model), cfg.memory, inference, device)
-    return _Built(annotations, inference, given, segmenter,
-                  build_plan(inference, segmenter, len(source), sorted(annotations)))
+    plan = build_plan(inference, segmenter, len(source), sorted(annotations), initial_frames(cfg.init, len(source))[0])
+    return _Built(annotations, inference, given, segmenter, plan)
 
 
 def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, stamp: str, built: _Built
              ) -> Dict[str, Any]:
     """Run the plan of ``cfg.inference`` over the video, writing each output frame once into the RLE file (and
-    PNGs); snapshots every ``cfg.snapshot_every`` visits let an interrupted run continue where it was."""
+    PNGs). Snapshots every ``cfg.snapshot_every`` visits (``cfg.snapshot_keep`` of them kept) let a rerun continue
+    where an interrupted one was, or, given one more or one changed mask, from before the first visit the change
+    affects: the frames before are kept and the file equals that of a run given all the masks at once. A masks
+    file counts as complete when it holds every frame and records the digest of this run's whole plan."""
     annotations, inference, given, segmenter, plan = (built.annotations, built.inference, built.given,
                                                       built.segmenter, built.plan)
+    digests = prefix_digests(plan, {f: annotation_digest(a, given.get(f)) for f, a in annotations.items()}, stamp)
+    marker = _plan_marker(out)
+    if cfg.resume and marker.matches(digests[-1]):
+        if complete_rle_file(rle_path, len(source)):
+            log.info("%s is complete: segmentation skipped", rle_path)
+            return {"frames_reused": len(plan.outputs), "frames_recomputed": 0}
+        log.warning("%s lacks frames or cannot be read: segmenting the video again", rle_path)
     frames = source.frame_source(inference.frame_cache_mb)
-    snapshots = SnapshotFile(out / "state.pt", stamp, cfg.snapshot_every)
+    snapshots = SnapshotStore(out / "snapshots", cfg.snapshot_every, cfg.snapshot_keep)
+    reuse = find_reuse(snapshots, digests, plan, rle_path) if cfg.resume else None
+    snapshots.drop_after(reuse.position - 1 if reuse else -1)
+    marker.path.unlink(missing_ok=True)
+    rle_path.unlink(missing_ok=True)  # read into ``reuse``; the rebuilt file replaces it when complete
     size = tuple(source.original_size)
     png_dir = out / "masks" if cfg.outputs.png else None
+    if png_dir is not None:  # every PNG is (re)written below
+        MadeFrom(png_dir / ".masks.sha256").path.unlink(missing_ok=True)
     stats, began = RunStats(), time.perf_counter()
     with RLEWriter(rle_path, size[0], size[1], len(source), object_ids(annotations), fps=source.fps,
-                   source=str(source.path), extra={"given_frames": sorted(annotations)}, resume=cfg.resume) as masks:
-        start = _resume_position(snapshots if cfg.resume else None, segmenter, plan, masks.done)
+                   source=str(source.path), extra={"given_frames": sorted(annotations)}) as masks:
 
         def write(index: int, labels: np.ndarray) -> None:
-            if index in masks.done:  # written before an interruption
-                return
             masks.write(index, labels)
             if png_dir is not None:
                 write_label_png(png_dir / f"{source.frame_name(index)}.png", labels)
 
         for index in plan.uncovered():
             write(index, np.zeros(size, np.uint8))
+        start = 0
+        if reuse is not None and reuse.position:
+            for index, objects in reuse.kept.items():
+                masks.write_masks(index, objects)
+                if png_dir is not None:
+                    write_label_png(png_dir / f"{source.frame_name(index)}.png", reuse.label_map(index))
+            segmenter.load_state_dict(reuse.state)
+            start = reuse.position
         with tqdm(total=len(plan), initial=start, desc=source.path.name, unit="frame") as bar:
             for step in run_plan(segmenter, plan, frames, annotations, start):
                 stats.add(step)
                 if step.visit.output:
                     write(step.visit.frame, written_labels(step, size, given))
                 if snapshots.due(step.position):
-                    snapshots.save(Snapshot(step.position, segmenter.state_dict()))
+                    snapshots.save(step.position, digests[step.position], segmenter.state_dict())
                 bar.update()
-    snapshots.remove()
+    marker.write(digests[-1])
     return {"segmented_frames": stats.segmented, "burn_in_frames": stats.burn_in,
+            "frames_reused": len(reuse.kept) if reuse else 0, "frames_recomputed": stats.outputs,
             "seconds": round(stats.seconds, 2), "wall_seconds": round(time.perf_counter() - began, 2),
             "fps": round(stats.fps or 0.0, 2)}
 
@@ -214,22 +242,6 @@ def _check_png_ids(ids: List[int]) -> None:
         raise ValueError(f"object id(s) {above} cannot be written as PNG label maps (ids 1..{VOID_LABEL - 1}; "
                          f"{VOID_LABEL} is void): set outputs.png=false (masks.rle.jsonl keeps every id) or renumber "
                          "the objects of the initial mask")
-
-
-def _resume_position(snapshots: SnapshotFile | None, segmenter, plan, written: set) -> int:
-    """The plan position to continue from: after the latest snapshot of this run when every output before it
-    is in the masks file, else 0 (the segmenter's state is loaded accordingly)."""
-    snapshot = snapshots.load() if snapshots is not None else None
-    if snapshot is None:
-        return 0
-    before = {v.frame for v in plan.visits[:snapshot.position + 1] if v.output}
-    if not before <= written:
-        log.warning("the snapshot %s is ahead of the masks file: segmenting from the start", snapshots.path)
-        return 0
-    segmenter.load_state_dict(snapshot.state)
-    log.info("resuming after visit %d of %d (frame %d)", snapshot.position + 1, len(plan),
-             plan[snapshot.position].frame)
-    return snapshot.position + 1
 
 
 def _write_pngs(rle, source: VideoSource, folder: Path, digest: str, live: bool) -> Path:
