@@ -70,23 +70,23 @@ def test_another_configuration_is_discarded_before_the_record_names_the_new_one(
 SAVE_UNDER_A_FILE_SIZE_LIMIT = """
 import resource, signal, sys
 import torch
-from stcnbuf.runs import Snapshot, SnapshotFile
+from stcnbuf.runs import SnapshotStore
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails instead of killing the process
 resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-SnapshotFile(sys.argv[1], "abc").save(Snapshot(0, {"memory": torch.zeros(100_000)}))
+SnapshotStore(sys.argv[1]).save(0, "abc", {"memory": torch.zeros(100_000)})
 """
 
 
 def test_a_snapshot_that_does_not_fit_names_the_file_and_the_cause(tmp_path):
-    """A file-size limit (as a full disk) while saving ``state.pt``: the error names the file, the free space and
+    """A file-size limit (as a full disk) while saving a snapshot: the error names the file, the free space and
     the limit, not torch's ``[enforce fail at inline_container.cc] unexpected pos``; no partial file is left."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", SAVE_UNDER_A_FILE_SIZE_LIMIT, str(tmp_path / "state.pt")],
+    done = subprocess.run([sys.executable, "-c", SAVE_UNDER_A_FILE_SIZE_LIMIT, str(tmp_path / "snapshots")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert f"OSError: [Errno 28] cannot write {tmp_path / 'state.pt'}: the disk is full or a file-size limit" in last
+    assert f"OSError: [Errno 28] cannot write {tmp_path / 'snapshots' / 'visit-0000000-abc.pt'}: the disk is full or a file-size limit" in last
     assert "MiB free on its disk, file-size limit 0.1 MiB (ulimit -f)" in last
-    assert list(tmp_path.iterdir()) == []
+    assert list((tmp_path / "snapshots").iterdir()) == []
