@@ -180,7 +180,7 @@ class LiveVideo:
         frames, self.fps, self._close = open_frames(self.spec, size, stdin)
         self._thread = threading.Thread(target=self._read, args=(frames,), name="live-reader", daemon=True)
         self._thread.start()
-        first = self._next(None)
+        first = self._next(None, newest=False)  # the initial frame, never dropped
         if first is None:
             self.close()
             raise ValueError(f"video={self.spec}: the stream ended before its first frame")
@@ -217,9 +217,9 @@ class LiveVideo:
             except queue.Full:
                 continue
 
-    def _next(self, stop: Optional[Callable[[], bool]]) -> Optional[LiveFrame]:
-        """The next frame (with ``drop_late``: the newest waiting); ``None`` at the end of the stream or when
-        ``stop()`` says so."""
+    def _next(self, stop: Optional[Callable[[], bool]], newest: bool = True) -> Optional[LiveFrame]:
+        """The next frame (with ``drop_late`` and ``newest``: the newest waiting); ``None`` at the end of the stream
+        or when ``stop()`` says so."""
         while True:
             try:
                 item = self._queue.get(timeout=0.1)
@@ -227,7 +227,7 @@ class LiveVideo:
             except queue.Empty:
                 if stop is not None and stop():
                     return None
-        if self.drop_late and item is not None:
+        if self.drop_late and newest and item is not None:
             while True:
                 try:
                     newer = self._queue.get_nowait()

@@ -148,7 +148,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_an_mp4_over_http_equals_the_file(stream, tmp_path):
     """``video=http://127.0.0.1:PORT/x.mp4`` (python -m http.server) gives the masks of the same file read as a
     file, online and forward; ``reader.max_frames`` stops it."""
@@ -190,3 +189,36 @@ def test_what_a_live_source_cannot_do_is_refused(tmp_path, override, message):
     cfg = compose("segment", ["video=-", "init.mask=m.png", f"output_dir={tmp_path}", "device=cpu", override])
     with pytest.raises(ValueError, match=message):
         segment_video(cfg)
+
+
+def test_a_live_run_is_not_resumed_and_what_a_killed_one_left_is_closed(tmp_path, tiny_checkpoint):
+    from stcnbuf.io.live_rle import LiveRLEWriter
+
+    out = tmp_path / "out"
+    writer = LiveRLEWriter(out / "masks.rle.jsonl", HEIGHT, WIDTH, [1, 2])  # a run killed after two frames
+    for labels in moving_squares(2, HEIGHT, WIDTH)[1]:
+        writer.write(labels)
+    cfg = compose("segment", ["video=-", f"reader.size={WIDTH}x{HEIGHT}", f"model.checkpoint={tiny_checkpoint}",
+                              "init.mask=m.png", f"output_dir={out}", "device=cpu"])
+    with pytest.raises(ValueError, match="now the complete masks.rle.jsonl.*cannot be resumed.*resume=false"):
+        segment_video(cfg)
+    assert read_rle_file(out / "masks.rle.jsonl").num_frames == 2
+
+
+def test_ctrl_c_asks_the_run_to_stop_and_a_second_one_interrupts():
+    from stcnbuf.apps.segment.live import StopRequest
+
+    with StopRequest(max_frames=3, max_seconds=None) as stop:
+        assert not stop(2) and stop(3) and stop.reason == "reader.max_frames"
+    with StopRequest(max_frames=None, max_seconds=None) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        assert stop() and stop.reason == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with StopRequest(max_frames=None, max_seconds=0.05) as stop:
+        assert not stop()
+        time.sleep(0.06)
+        assert stop() and stop.reason == "reader.max_seconds"
