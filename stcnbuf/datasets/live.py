@@ -260,8 +260,12 @@ class LiveVideo:
         return FirstFrame(self.original_size, self.working_size, self.first.image)
 
     def close(self) -> None:
-        """Stop reading and release the source."""
+        """Stop reading and release the source (once the reader thread has let go of it: a thread still
+        waiting for the source's next frame keeps it until the process ends)."""
         self._stop.set()
+        self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            return
         try:
             self._close()
         except Exception as error:  # releasing a broken stream must not hide what ended the run
