@@ -26,6 +26,12 @@ class ReaderSettings:
     start: int = 0                      # process frames [start:stop:step]
     stop: Optional[int] = None
     step: int = 1
+    # live sources (video=- | camera N | /dev/videoN | rtsp://, http(s)://, ...): docs/segmenting-videos.md
+    size: Optional[str] = None          # WxH of raw rgb24 frames on standard input (video=-)
+    max_frames: Optional[int] = None    # stop after this many frames (null: when the stream ends)
+    max_seconds: Optional[float] = None  # stop after this many seconds
+    drop_late: bool = False             # drop the frames the segmenter has no time for (counted), else queue them
+    queue_frames: int = 32              # frames waiting for the segmenter at most (then the reader waits)
 
 
 @dataclass

@@ -27,7 +27,12 @@ def _config(cfg: Mapping[str, Any] | DictConfig) -> DictConfig:
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """The device ``name``, refused with the fix when it is not there."""
+    """The device ``name`` (``auto``: CUDA, then MPS, then the CPU, whichever is there first), refused with the
+    fix when it is not there."""
+    if str(name) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device=cuda requested but CUDA is not available; use device=cpu")

@@ -83,6 +83,14 @@ def write_mode(frame: int, anchor: int, mem_every: int, ring: bool) -> WriteMode
     return WriteMode.TEMPORARY if ring else WriteMode.NONE
 
 
+def live_visit(frame: int, mem_every: int, ring: bool) -> Visit:
+    """The visit of ``frame`` of a live source, whose frames come forward from the annotated frame 0 without a
+    known end: what :func:`stream_plan` does at that frame."""
+    if frame == 0:
+        return Visit(0, Action.START, WriteMode.PERMANENT, True, True)
+    return Visit(frame, Action.SEGMENT, write_mode(frame, 0, mem_every, ring), frame == 1, True)
+
+
 def _check(num_frames: int, frames: Iterable[int], what: str) -> List[int]:
     frames = sorted({int(f) for f in frames})
     outside = [f for f in frames if not 0 <= f < num_frames]
@@ -174,4 +182,4 @@ def offline_plan(num_frames: int, init_frame: int, mem_every: int = 5, ring: boo
     return Plan(num_frames, tuple(visits))
 
 
-__all__ = ["Action", "Plan", "Visit", "WriteMode", "offline_plan", "stream_plan", "write_mode"]
+__all__ = ["Action", "Plan", "Visit", "WriteMode", "live_visit", "offline_plan", "stream_plan", "write_mode"]

@@ -64,19 +64,23 @@ def run_plan(segmenter: Segmenter, plan: Plan, frames: FrameSource | Sequence,
         if sync is not None:
             sync()
         began = time.perf_counter()
-        if visit.new_run:
-            segmenter.memory.clear_temporary()
-        if visit.action is Action.START:
-            given = annotations[visit.frame]
-            prediction = segmenter.start(frame, given.labels, given.object_ids, frame_index=visit.frame)
-        elif visit.action is Action.ADD_OBJECTS:
-            given = annotations[visit.frame]
-            prediction = segmenter.add_objects(frame, given.labels, given.object_ids, frame_index=visit.frame)
-        else:
-            prediction = segmenter.process(frame, visit.frame, visit.write, burn_in=visit.action is Action.BURN_IN)
+        prediction = run_visit(segmenter, visit, frame, annotations)
         if sync is not None:
             sync()
         yield Step(position, visit, prediction, time.perf_counter() - began)
+
+
+def run_visit(segmenter: Segmenter, visit: Visit, frame, annotations: Mapping[int, Annotation]) -> Prediction:
+    """Execute one visit on its frame (working size): start, add objects or segment, as the visit says."""
+    if visit.new_run:
+        segmenter.memory.clear_temporary()
+    if visit.action is Action.START:
+        given = annotations[visit.frame]
+        return segmenter.start(frame, given.labels, given.object_ids, frame_index=visit.frame)
+    if visit.action is Action.ADD_OBJECTS:
+        given = annotations[visit.frame]
+        return segmenter.add_objects(frame, given.labels, given.object_ids, frame_index=visit.frame)
+    return segmenter.process(frame, visit.frame, visit.write, burn_in=visit.action is Action.BURN_IN)
 
 
 def written_labels(step: Step, size: Tuple[int, int], given: Mapping[int, Annotation]) -> np.ndarray:
@@ -122,4 +126,4 @@ class RunStats:
         return self.segmented / self.seconds if self.seconds > 0 else None
 
 
-__all__ = ["FrameSource", "RunStats", "Step", "run_plan", "written_labels"]
+__all__ = ["FrameSource", "RunStats", "Step", "run_plan", "run_visit", "written_labels"]

@@ -43,7 +43,7 @@ class OnlineInference:
     mode: str = "online"
     mem_every: int = 5               # every mem_every-th frame goes into permanent memory
     top_k: int = 20                  # memory entries each query position reads
-    precision: str = "fp32"          # fp32 | bf16 (CPU, CUDA) | fp16 (CUDA) | auto (bf16 where native)
+    precision: str = "auto"          # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16
     compile: str = "none"            # none | script | compile
     channels_last: bool = True       # convolutions in the channels-last layout (same results within rounding)
     fold_batchnorm: bool = True      # BatchNorm folded into the convolutions (same results within rounding)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from stcnbuf.datasets.base import unsafe_names
+from stcnbuf.datasets.live import is_live_video
 from stcnbuf.datasets.sequence import IMAGE_SUFFIXES
 from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.runs.lock import run_lock
@@ -34,6 +35,8 @@ def video_list(spec: str) -> Optional[List[Path]]:
     """The videos ``video=spec`` names when it names several (sorted), else ``None`` (one video: a file, or a
     folder of frames). Several: a folder of video files, a glob such as ``clips/*.mp4``, or a ``.txt`` file with
     one path per line (relative to the list; ``#`` comments)."""
+    if is_live_video(spec):  # a camera, a network stream, standard input: one live source
+        return None
     path = Path(spec).expanduser()
     if any(c in spec for c in "*?["):
         found = sorted(Path(p) for p in glob.glob(str(path)))

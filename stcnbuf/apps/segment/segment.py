@@ -18,6 +18,7 @@ from stcnbuf.apps.segment.initial import (Annotations, given_masks_at_original_s
 from stcnbuf.apps.segment.postprocess import postprocess_file
 from stcnbuf.apps.segment.render import render_overlay
 from stcnbuf.apps.segment.reuse import find_reuse
+from stcnbuf.datasets.live import is_live_video
 from stcnbuf.datasets.video import VideoSource
 from stcnbuf.engine.build import build_network, build_plan, build_segmenter, resolve_device
 from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
@@ -90,6 +91,10 @@ def _take_init_frame(cfg: DictConfig, num_frames: int) -> None:
 
 def segment_video(cfg: DictConfig) -> Dict[str, Any]:
     """Segment ``cfg.video``; write ``masks.rle.jsonl`` and the requested outputs into ``cfg.output_dir``."""
+    if is_live_video(cfg.video):  # a camera, a network stream, standard input
+        from stcnbuf.apps.segment.live import segment_live
+
+        return segment_live(cfg)
     device = resolve_device(cfg.device)
     checkpoint = find_checkpoint(cfg.model.get("checkpoint"), cfg.paths.log_dir)
     OmegaConf.update(cfg, "model.checkpoint", checkpoint, force_add=True)

@@ -13,6 +13,8 @@ memory figures.
   parallel), in alternating rounds.
 - ``fps``: frames per second for 1 and 3 objects × fp32 / bf16 / fp16 autocast × eager / ``torch.compile``
   (the GPU grid: ``python -m stcnbuf.lab.bench fps --device cuda``; fp16 only on CUDA).
+- ``live``: latency (median, p95, max) and frame rate of a synthetic live stream piped into the segment app
+  (``video=-``), for 1 and 3 objects and each of ``--live-models`` (:mod:`stcnbuf.lab.bench.live`).
 - ``gpu``: the prepared GPU run (under 10 minutes on an H100/H200-class card): device memory against video
   length (``--gpu-frames`` frames, bounded against unbounded), then the ``fps`` grid; each part's results are
   written as soon as it finishes.
@@ -27,6 +29,7 @@ Markdown tables. ``SUBCOMMAND --help`` lists a subcommand's options.
     python -m stcnbuf.lab.bench                        # everything, full size (hours on a 2-core CPU)
     python -m stcnbuf.lab.bench --quick                # small sizes: checks that everything runs
     python -m stcnbuf.lab.bench stream --frames 50 150 --policies unbounded fifo --capacity 8
+    python -m stcnbuf.lab.bench live --live-fps 10                # 10 frames a second into video=-
     python -m stcnbuf.lab.bench gpu --device cuda --out docs/results/benchmarks/gpu   # memory vs length, then the fps grid
 """
 
@@ -39,6 +42,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from stcnbuf.engine.core import COMPILE_MODES
 from stcnbuf.lab.bench import parts
+from stcnbuf.lab.bench.live import run_live
 from stcnbuf.lab.bench.rounds import MIN_FRAMES, MIN_ROUNDS
 
 #: ``add_argument`` of an option group
@@ -133,12 +137,20 @@ def _gpu(add: AddArgument) -> None:
     add("--gpu-frames", type=int, default=2000, help="frames of the gpu memory-against-length run")
 
 
+def _live(add: AddArgument) -> None:
+    add("--live-models", nargs="+", default=["stcn_small", "stcn"], choices=["stcn", "stcn_small"])
+    add("--live-frames", type=int, default=60, help="frames of each live stream")
+    add("--live-warm-up", type=int, default=5, help="frames left out of the live figures")
+    add("--live-fps", type=float, default=0.0,
+        help="frames sent per second (0: the next once the previous line is flushed)")
+
+
 #: option groups: title -> the function adding its options
 OPTIONS: Dict[str, Callable[[AddArgument], None]] = {
     "output": _output, "frame size": _frame_size, "device": _device, "network and memory": _network,
     "objects": _objects, "precision": _precision, "compile": _compile, "capacity": _capacity, "stream": _streams,
     "rounds": _rounds, "compare and precision": _sides, "compare": _compare, "precision run": _checkpoint,
-    "evaluator": _evaluator, "scoring": _scoring, "fps": _fps, "gpu": _gpu,
+    "evaluator": _evaluator, "scoring": _scoring, "fps": _fps, "gpu": _gpu, "live": _live,
 }
 _STREAM = ("output", "frame size", "device", "network and memory", "objects", "precision", "compile")
 #: subcommand -> (its help, the parts it runs, its option groups)
@@ -159,16 +171,19 @@ SUBCOMMANDS: Dict[str, Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = {
             ("output", "frame size", "device", "network and memory", "fps")),
     "gpu": ("the prepared GPU run: device memory against length, then the fps grid", ("device_memory", "fps"),
             (*_STREAM, "capacity", "gpu", "fps")),
+    "live": ("latency and frame rate of a live stream piped into the segment app", ("live",),
+             ("output", "frame size", "device", "precision", "live")),
 }
 #: part -> the function that runs it and returns its table
 PARTS: Dict[str, Callable[[argparse.Namespace], str]] = {
     "stream": parts.run_streams, "compare": parts.run_compare, "precision": parts.run_precision,
     "evaluator": parts.run_evaluator, "scoring": parts.run_scoring, "device_memory": parts.run_device_memory,
-    "fps": parts.run_fps,
+    "fps": parts.run_fps, "live": run_live,
 }
 #: ``--quick``: the options it sets, where a subcommand has them (``--capacity`` at most 3)
 QUICK = {"frames": [10, 20], "height": 96, "width": 160, "model": "stcn_small", "compare_frames": 6, "fps_frames": 6,
-         "warm_up": 2, "gpu_frames": 12, "rounds": 2}
+         "warm_up": 2, "gpu_frames": 12, "rounds": 2, "live_frames": 8, "live_warm_up": 2,
+         "live_models": ["stcn_small"]}
 
 
 def build_parser() -> argparse.ArgumentParser:
