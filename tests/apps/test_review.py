@@ -107,3 +107,13 @@ def test_eval_reports_how_confidence_separates_bad_frames(tmp_path, tiny_checkpo
     assert figures["bad_object_frames"] == sum(row[3] < 0.5 for row in rows)
     assert figures["spearman_j"] == pytest.approx(spearman([r[2] for r in rows], [r[3] for r in rows]))
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["confidence"] == figures
+
+
+def test_marked_frames_are_framed_and_labelled():
+    from stcnbuf.io.overlay import mark
+
+    image = np.full((60, 80, 3), 100, np.uint8)
+    marked = mark(image, "check: 1 lost")
+    assert (marked[0, 40] == (255, 40, 40)).all() and (marked[59, 79] == (255, 40, 40)).all()
+    assert (marked[40, 40] == 100).all() and (image == 100).all()  # the middle and the input untouched
+    assert (marked[6:20, 6:40] == 255).any()  # white text in the label box
