@@ -26,10 +26,11 @@ def object_confidence(probs: Tensor, best: Optional[Tensor] = None) -> Tensor:
     if probs.ndim != 3 or probs.shape[0] < 1:
         raise ValueError(f"probabilities must be [K+1, H, W], got shape {tuple(probs.shape)}")
     probs = probs.float()
-    best = probs.argmax(0) if best is None else best
-    channels = torch.arange(probs.shape[0], device=probs.device)[:, None, None]
-    hard = (best[None] == channels).float()
-    inside = (probs * hard).sum((1, 2))
-    union = hard.sum((1, 2)) + probs.sum((1, 2)) - inside
+    best = (probs.argmax(0) if best is None else best).reshape(-1)
+    channels = probs.shape[0]
+    winning = probs.reshape(channels, -1).gather(0, best[None])[0]  # each pixel's probability of its label
+    inside = torch.zeros(channels, device=probs.device).scatter_add_(0, best, winning)
+    area = torch.bincount(best, minlength=channels).float()
+    union = area + probs.sum((1, 2)) - inside
     confidence = torch.where(union > 0, inside / union.clamp_min(1e-12), torch.zeros_like(union))
     return confidence[1:].clamp(0.0, 1.0)
