@@ -7,8 +7,9 @@ pixel after soft aggregation) with its hard mask ``M_k`` (the pixels where ``k``
 
 It is 1 when the network is certain of every pixel it gives the object and gives it no probability elsewhere; it
 falls when the mask's pixels are doubtful (``p_k`` near the other labels') and when probability mass lies outside
-the mask (the object is seen in several places, or is fading out); an object with no pixel scores 0. It is the IoU
-the network expects of its own mask if its probabilities were calibrated, which is why it tracks J.
+the mask (the object is seen in several places, or is fading out); an object with no pixel scores 0. With calibrated
+probabilities it would approximate the IoU the network expects of its own mask; how well it separates bad frames
+is measured in ``docs/confidence.md``.
 """
 
 from __future__ import annotations
