@@ -40,6 +40,9 @@ class OutputSettings:
 
     png: bool = False       # masks/<frame>.png palette label maps
     overlay: bool = True    # overlay.mp4: coloured masks and outlines over the video
+    review: bool = False    # review.json, review.png: the stretches of frames to check; the overlay marks them
+    review_below: float = 0.5   # a frame is to check where an object's confidence is under this (or it is lost)
+    review_merge_gap: int = 2   # frames to check at most this many frames apart make one stretch
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from stcnbuf.engine.confidence import object_confidence
 
 
 def channel_argmax(probs: Tensor) -> Tensor:
@@ -32,6 +34,7 @@ class Prediction:
     object_ids: List[int]
     probs: Tensor
     labels: Tensor
+    _confidence: Optional[Dict[int, float]] = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_probs(cls, frame_index: int, object_ids: List[int], probs: Tensor) -> "Prediction":
@@ -50,6 +53,14 @@ class Prediction:
         """The label map as a NumPy array (uint8 when ids fit, else int32)."""
         labels = self.labels.cpu().numpy()
         return labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.int32)
+
+    def confidence(self) -> Dict[int, float]:
+        """Each object's confidence in [0, 1] (:func:`~stcnbuf.engine.confidence.object_confidence`), by id;
+        computed once, on the first call, from these probabilities."""
+        if self._confidence is None:
+            values = object_confidence(self.probs, channel_argmax(self.probs)).tolist()
+            self._confidence = {i: float(v) for i, v in zip(self.object_ids, values)}
+        return dict(self._confidence)
 
     def mask(self, object_id: int) -> Tensor:
         """Binary mask of one object."""

@@ -44,8 +44,9 @@ class LiveRLEWriter:
         self._file.flush()
         self.closed = False
 
-    def write(self, label_map: np.ndarray) -> int:
-        """Append the next frame from an ``H×W`` label map; returns its index."""
+    def write(self, label_map: np.ndarray, confidence: Mapping[int, float] | None = None) -> int:
+        """Append the next frame from an ``H×W`` label map (and, optionally, each object's confidence); returns
+        its index."""
         if self.closed:
             raise ValueError(f"{self.path}: writer is closed")
         label_map = np.asarray(label_map)
@@ -56,7 +57,7 @@ class LiveRLEWriter:
         unknown = sorted(set(masks) - set(self.header.object_ids))
         if unknown:
             raise ValueError(f"frame {self.frames}: ids {unknown} are not in object_ids {self.header.object_ids}")
-        self._file.write(_frame_line(self.frames, masks, self.header))
+        self._file.write(_frame_line(self.frames, masks, self.header, confidence))
         self._file.flush()
         self.frames += 1
         return self.frames - 1

@@ -30,6 +30,24 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, outline: 
     return out.clip(0, 255).astype(np.uint8)
 
 
+def palette_colour(object_id: int) -> np.ndarray:
+    """The RGB colour (uint8 ``[3]``) objects of ``object_id`` are drawn in."""
+    return _COLOURS[int(object_id) % 256].copy()
+
+
+def mark(image: np.ndarray, text: str, colour: Sequence[int] = (255, 40, 40), border: int = 6) -> np.ndarray:
+    """``image`` ``H×W×3`` uint8 RGB with a ``border``-pixel frame and ``text`` in its top-left corner (a frame
+    to check)."""
+    out = image.copy()
+    b = max(1, min(border, out.shape[0] // 4, out.shape[1] // 4))
+    out[:b], out[-b:], out[:, :b], out[:, -b:] = colour, colour, colour, colour
+    scale = max(0.4, out.shape[0] / 720)
+    (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(out, (b, b), (b + width + 8, b + height + base + 8), tuple(int(c) for c in colour), -1)
+    cv2.putText(out, text, (b + 4, b + height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
 def grid(images: Sequence[np.ndarray], columns: int) -> np.ndarray:
     """Tile equally sized ``H×W×3`` images row by row (missing tiles black)."""
     if not images:

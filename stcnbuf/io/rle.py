@@ -9,11 +9,12 @@ File format, one JSON object per line:
 
 - every other line, one frame::
 
-    {"frame": i, "objects": {"<id>": {"size": [H, W], "counts": "..."}, ...}}
+    {"frame": i, "objects": {"<id>": {"size": [H, W], "counts": "..."}, ...}, "confidence": {"<id>": c, ...}}
 
   ``counts`` is the COCO (pycocotools) compressed RLE string, in column-major order. Every object of the
   header has an entry on every frame (an empty mask where it is absent); files that leave empty objects out
-  read the same. Frames may come in any order
+  read the same. ``confidence`` (optional; files without it read the same) holds each object's confidence in
+  [0, 1] (:mod:`stcnbuf.engine.confidence`). Frames may come in any order
   (a segmenter may go forward then backward from a middle frame); when a frame appears twice, the later
   line wins.
 
@@ -120,6 +121,7 @@ class RLEFile:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     frames: dict[int, dict[int, RLEMask]] = field(default_factory=dict)
+    confidence: dict[int, dict[int, float]] = field(default_factory=dict)  #: frame -> {object id: confidence}
 
     def header(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "height": self.height, "width": self.width,
@@ -192,6 +194,23 @@ def _frame_from_json(line: Any, rle: RLEFile) -> tuple[int, dict[int, RLEMask]]:
     return frame, masks
 
 
+def _confidence_from_json(line: dict, rle: RLEFile) -> dict[int, float] | None:
+    """The optional ``confidence`` of a frame line, checked against the header."""
+    values = line.get("confidence")
+    if values is None:
+        return None
+    if not isinstance(values, dict):
+        raise ValueError(f"'confidence' must be an object {{\"<id>\": number}}, got {_short(values)}")
+    confidence = {}
+    for key, value in values.items():
+        if not key.isdigit() or int(key) not in rle.object_ids:
+            raise ValueError(f"confidence of object {key!r}, which is not in the header's object_ids {rle.object_ids}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"confidence of object {key} must be a number in [0, 1], got {_short(value)}")
+        confidence[int(key)] = float(value)
+    return confidence
+
+
 def _parse_lines(path: Path, lines: Iterable[str]) -> RLEFile:
     """Parse header and frame lines (1-based line numbers in errors)."""
     rle = None
@@ -205,11 +224,17 @@ def _parse_lines(path: Path, lines: Iterable[str]) -> RLEFile:
             else:
                 frame, masks = _frame_from_json(value, rle)
                 rle.frames[frame] = masks
+                confidence = _confidence_from_json(value, rle)
+                if confidence is None:
+                    rle.confidence.pop(frame, None)
+                else:
+                    rle.confidence[frame] = confidence
         except (ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
             raise ValueError(f"{path}: line {number}: {error}") from error
     if rle is None:
         raise ValueError(f"{path}: empty file, not a {FORMAT} file")
     rle.frames = dict(sorted(rle.frames.items()))
+    rle.confidence = dict(sorted(rle.confidence.items()))
     return rle
 
 
@@ -241,17 +266,22 @@ def read_rle_file(path: str | os.PathLike, *, partial: bool = False) -> RLEFile:
     return _parse_lines(path, lines)
 
 
-def _frame_line(frame: int, masks: Mapping[int, RLEMask], header: RLEFile) -> str:
-    """One frame line with an entry for every object of the header (an empty mask where it is absent)."""
+def _frame_line(frame: int, masks: Mapping[int, RLEMask], header: RLEFile,
+                confidence: Mapping[int, float] | None = None) -> str:
+    """One frame line with an entry for every object of the header (an empty mask where it is absent) and, if
+    given, the objects' confidence (rounded to 4 decimals)."""
     shape = (header.height, header.width)
     objects = {str(i): rle_to_json(masks[i] if i in masks else RLEMask.zeros(shape)) for i in header.object_ids}
-    return json.dumps({"frame": frame, "objects": objects}, separators=(",", ":")) + "\n"
+    line: dict[str, Any] = {"frame": frame, "objects": objects}
+    if confidence is not None:
+        line["confidence"] = {str(i): round(float(c), 4) for i, c in confidence.items()}
+    return json.dumps(line, separators=(",", ":")) + "\n"
 
 
 def write_rle_file(path: str | os.PathLike, rle: RLEFile) -> Path:
     """Write a whole RLE file at once, atomically, frames sorted."""
     lines = [json.dumps(rle.header()) + "\n"]
-    lines += [_frame_line(t, masks, rle) for t, masks in sorted(rle.frames.items())]
+    lines += [_frame_line(t, masks, rle, rle.confidence.get(t)) for t, masks in sorted(rle.frames.items())]
     return atomic_write_text(path, "".join(lines))
 
 
@@ -311,16 +341,19 @@ class RLEWriter:
         """Frames not written yet, sorted."""
         return [t for t in range(self.header.num_frames) if t not in self.done]
 
-    def write(self, frame: int, label_map: np.ndarray) -> None:
-        """Write frame ``frame`` from an ``H×W`` label map (0 = background; every other id must be an object)."""
+    def write(self, frame: int, label_map: np.ndarray, confidence: Mapping[int, float] | None = None) -> None:
+        """Write frame ``frame`` from an ``H×W`` label map (0 = background; every other id must be an object) and,
+        optionally, each object's confidence."""
         label_map = np.asarray(label_map)
         if label_map.shape != (self.header.height, self.header.width):
             raise ValueError(f"frame {frame}: label map has shape {label_map.shape}, "
                              f"expected {(self.header.height, self.header.width)}")
-        self.write_masks(frame, masks_from_label_map(label_map))
+        self.write_masks(frame, masks_from_label_map(label_map), confidence)
 
-    def write_masks(self, frame: int, masks: Mapping[int, RLEMask]) -> None:
-        """Write frame ``frame`` from ``{object_id: mask}`` (absent objects are stored as empty masks)."""
+    def write_masks(self, frame: int, masks: Mapping[int, RLEMask],
+                    confidence: Mapping[int, float] | None = None) -> None:
+        """Write frame ``frame`` from ``{object_id: mask}`` (absent objects are stored as empty masks) and,
+        optionally, ``{object_id: confidence in [0, 1]}``."""
         if self.closed:
             raise ValueError(f"{self.path}: writer is closed")
         if not 0 <= frame < self.header.num_frames:
@@ -332,7 +365,12 @@ class RLEWriter:
             if mask.shape != (self.header.height, self.header.width):
                 raise ValueError(f"frame {frame}: object {i} has shape {mask.shape}, "
                                  f"expected {(self.header.height, self.header.width)}")
-        self._file.write(_frame_line(frame, masks, self.header))
+        if confidence is not None:
+            unknown = sorted(set(confidence) - set(self.header.object_ids))
+            if unknown or not all(0 <= c <= 1 for c in confidence.values()):
+                raise ValueError(f"frame {frame}: confidence {dict(confidence)} needs ids of {self.header.object_ids} "
+                                 "and values in [0, 1]")
+        self._file.write(_frame_line(frame, masks, self.header, confidence))
         self._file.flush()
         self.done.add(frame)
 

@@ -42,7 +42,7 @@ class SequencePrediction:
     ``inference.backward=false``) get no label map, as STCN writes nothing there. On annotated frames the given
     masks are written exactly, or with ``inference.write_given_masks=false`` the network's own result there (the
     given masks at the working size, aggregated and scaled back: what STCN writes). :attr:`stats` counts the
-    visits.
+    visits; :attr:`confidence` holds each output frame's object confidence (frame -> {object id: confidence}).
 
     Args:
         sequence: the sequence.
@@ -70,6 +70,7 @@ class SequencePrediction:
         self.plan = build_plan(inference, segmenter, len(sequence), sorted(self.given), annotations[0].frame)
         self.outputs = set(sequence.outputs)
         self.stats = RunStats()
+        self.confidence: Dict[int, Dict[int, float]] = {}
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -79,4 +80,6 @@ class SequencePrediction:
         for step in run_plan(self.segmenter, self.plan, self.frames, self.annotations):
             self.stats.add(step)
             output = step.visit.output and step.visit.frame in self.outputs
+            if output:
+                self.confidence[step.visit.frame] = step.prediction.confidence()
             yield step.visit.frame, written_labels(step, size, self.written_given) if output else None

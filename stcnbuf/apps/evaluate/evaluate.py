@@ -31,6 +31,7 @@ from stcnbuf.runs.shards import result_folder, shard_of
 from stcnbuf.scoring.dataset import score_predictions
 from stcnbuf.scoring.over_time import by_tenth, combine, plot_over_time
 from stcnbuf.scoring.scorer import GLOBAL_COLUMNS, check_extra_ids, check_workers
+from stcnbuf.scoring.separation import confidence_separation, object_frame_scores
 from stcnbuf.scoring.sequence_prediction import SequencePrediction
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def _segment(sequence: VideoSequence, segmenter: Segmenter, inference: Dict[str,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     prediction = SequencePrediction(sequence, segmenter, inference, shorter_side, resize)
-    process, peak_rss, memory_mb, written = psutil.Process(), 0, [], []
+    process, peak_rss, memory_mb, written, scores = psutil.Process(), 0, [], [], []
     for index, labels in tqdm(prediction, desc=label, unit="frame", leave=False):
         rss = process.memory_info().rss
         peak_rss = max(peak_rss, rss)
@@ -153,10 +154,13 @@ def _segment(sequence: VideoSequence, segmenter: Segmenter, inference: Dict[str,
         if labels is not None:
             write_label_png(run.prediction_path(name, sequence.frame_name(index)), labels)
             written.append(sequence.frame_name(index))
+            if index in sequence.mask_paths and index not in prediction.given:
+                scores += [[index, *row] for row in object_frame_scores(sequence.read_mask(index), labels,
+                                                                         prediction.confidence[index])]
     stats = prediction.stats
     record = SequenceRecord(name, stats.segmented, stats.seconds, len(segmenter.object_ids),
                             _peak_memory_mb(device, peak_rss), sorted(written), stats.burn_in,
-                            by_tenth(stats.durations, memory_mb))
+                            by_tenth(stats.durations, memory_mb), scores)
     run.mark_finished(record, inputs)
     log.info("%s: %d frames (%d burn-in), %d objects, %.2f fps", label, stats.segmented, stats.burn_in,
              record.objects, stats.fps or 0.0)
@@ -186,6 +190,9 @@ def _summarise(dataset: VOSDataset, run: RunDirectory, records: List[SequenceRec
     if tables and records:
         plot_over_time(run.root / "over_time.png", f"{dataset.name}: {len(records)} sequence(s)",
                        metrics.get("J&F-by-tenth"), over_time["fps"], over_time["memory_mb"])
+    scores = [row for r in records for row in (r.confidence_scores or [])]
+    metrics["confidence"] = (confidence_separation([row[2] for row in scores], [row[3] for row in scores])
+                             if scores else None)
     metrics["complete"] = not (failures or metrics.get("unscored_sequences") or metrics.get("scoring_error"))
     if dataset.submission and not failures and tables:
         metrics["submission"] = str(write_submission(run.predictions, dataset, run.root / "submission.zip"))

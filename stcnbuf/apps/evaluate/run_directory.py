@@ -43,6 +43,9 @@ class SequenceRecord:
     burn_in_frames: int = 0
     #: frames, compute seconds and peak memory in each tenth of the visits (:func:`~stcnbuf.scoring.over_time.by_tenth`)
     by_tenth: Optional[Dict[str, List[Optional[float]]]] = None
+    #: ``[frame, object id, confidence, J]`` of each object on each segmented frame with ground truth
+    #: (:func:`~stcnbuf.scoring.separation.object_frame_scores`)
+    confidence_scores: Optional[List[List[float]]] = None
 
 
 class RunDirectory:

@@ -209,7 +209,7 @@ def _segment(cfg: DictConfig, source: LiveVideo, segmenter, annotations, given, 
                 step = Step(index, visit, prediction, time.perf_counter() - started)
                 compute += step.seconds
                 labels = written_labels(step, size, given)
-                masks.write(labels)
+                masks.write(labels, prediction.confidence())
                 if png_dir is not None:
                     write_label_png(png_dir / f"{index:06d}.png", labels)
                 latencies.append(time.perf_counter() - frame.arrival)

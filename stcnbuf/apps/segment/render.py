@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 
 from stcnbuf.datasets.video import VideoSource
-from stcnbuf.io.overlay import overlay
+from stcnbuf.io.overlay import mark, overlay
 from stcnbuf.io.rle import RLEFile
 
 
@@ -26,8 +26,9 @@ def check_fit(rle: RLEFile, source: VideoSource) -> None:
 
 
 def render_overlay(rle: RLEFile, source: VideoSource, out: Path, fps: Optional[float] = None,
-                   progress: Optional[Callable[[int], None]] = None) -> Path:
-    """Write ``out`` (e.g. ``overlay.mp4``): every frame at the original size with its masks overlaid."""
+                   progress: Optional[Callable[[int], None]] = None, marks: Optional[Mapping[int, str]] = None) -> Path:
+    """Write ``out`` (e.g. ``overlay.mp4``): every frame at the original size with its masks overlaid; the frames
+    of ``marks`` (frame -> text, e.g. the frames a review lists) framed in red with their text."""
     import framepump
 
     check_fit(rle, source)
@@ -35,7 +36,10 @@ def render_overlay(rle: RLEFile, source: VideoSource, out: Path, fps: Optional[f
     out.parent.mkdir(parents=True, exist_ok=True)
     with framepump.VideoWriter(out, fps=rate) as writer:
         for index, frame in enumerate(source.iterate_original(range(len(source)))):
-            writer.append_data(even_frame(overlay(frame, rle.label_map(index), void=None)))
+            image = overlay(frame, rle.label_map(index), void=None)
+            if marks and index in marks:
+                image = mark(image, marks[index])
+            writer.append_data(even_frame(image))
             if progress is not None:
                 progress(1)
     return out

@@ -19,6 +19,7 @@ from stcnbuf.apps.segment.postprocess import postprocess_file
 from stcnbuf.apps.segment.render import render_overlay
 from stcnbuf.apps.segment.reuse import find_reuse
 from stcnbuf.datasets.live import is_live_video
+from stcnbuf.apps.segment.review import confidence_outputs
 from stcnbuf.datasets.video import VideoSource
 from stcnbuf.engine.build import build_network, build_plan, build_segmenter, resolve_device
 from stcnbuf.engine.checkpoint import file_sha256, find_checkpoint
@@ -122,16 +123,20 @@ def _segment_into(cfg: DictConfig, source: VideoSource, out: Path, config: Dict[
     if shown != rle_path:
         result["clean_masks"] = str(shown)
     rle, digest = read_rle_file(shown), file_sha256(shown)
+    written, marks = confidence_outputs(rle, out, cfg.outputs.review, cfg.outputs.review_below,
+                                        cfg.outputs.review_merge_gap)
+    result.update(written)
     if cfg.outputs.png:
         _check_png_ids(rle.object_ids)
         result["png"] = str(_write_pngs(rle, source, out / "masks", digest, live=shown == rle_path))
     if cfg.outputs.overlay:
         overlay = out / "overlay.mp4"
         marker = MadeFrom(out / "overlay.mp4.sha256")
-        if not (cfg.resume and overlay.is_file() and marker.matches(digest)):
+        made_from = digest + (f" marks {fingerprint(marks)}" if marks else "")
+        if not (cfg.resume and overlay.is_file() and marker.matches(made_from)):
             with tqdm(total=len(source), desc="overlay", unit="frame", leave=False) as bar:
-                render_overlay(rle, source, overlay, progress=bar.update)
-            marker.write(digest)
+                render_overlay(rle, source, overlay, progress=bar.update, marks=marks)
+            marker.write(made_from)
         result["overlay"] = str(overlay)
     print("\n".join(f"{k}: {v}" for k, v in result.items()))
     return result
@@ -210,8 +215,8 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
     with RLEWriter(rle_path, size[0], size[1], len(source), object_ids(annotations), fps=source.fps,
                    source=str(source.path), extra={"given_frames": sorted(annotations)}) as masks:
 
-        def write(index: int, labels: np.ndarray) -> None:
-            masks.write(index, labels)
+        def write(index: int, labels: np.ndarray, confidence: Dict[int, float] | None = None) -> None:
+            masks.write(index, labels, confidence)
             if png_dir is not None:
                 write_label_png(png_dir / f"{source.frame_name(index)}.png", labels)
 
@@ -220,7 +225,7 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
         start = 0
         if reuse is not None and reuse.position:
             for index, objects in reuse.kept.items():
-                masks.write_masks(index, objects)
+                masks.write_masks(index, objects, reuse.previous.confidence.get(index))
                 if png_dir is not None:
                     write_label_png(png_dir / f"{source.frame_name(index)}.png", reuse.label_map(index))
             segmenter.load_state_dict(reuse.state)
@@ -229,7 +234,7 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
             for step in run_plan(segmenter, plan, frames, annotations, start):
                 stats.add(step)
                 if step.visit.output:
-                    write(step.visit.frame, written_labels(step, size, given))
+                    write(step.visit.frame, written_labels(step, size, given), step.prediction.confidence())
                 if snapshots.due(step.position):
                     snapshots.save(step.position, digests[step.position], segmenter.state_dict())
                 bar.update()
