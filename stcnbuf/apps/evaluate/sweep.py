@@ -197,7 +197,7 @@ def _mean(runs: List[Dict[str, Any]], key: str) -> Optional[float]:
 
 def _format(value: Any) -> str:
     if isinstance(value, bool):
-        return "yes" if value else ""
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     return "" if value is None else str(value)
