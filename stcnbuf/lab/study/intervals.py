@@ -109,9 +109,15 @@ def study_intervals(rows: Sequence[Dict[str, Any]], runs_dir: Path, reference: O
 
 
 def interval_cell(interval: Optional[Interval], signed: bool = False) -> str:
-    """``value [low, high]`` to one decimal (``+`` signs for differences; ``*`` where it excludes 0)."""
+    """``value [low, high]`` to one decimal (``+`` signs for differences; ``*`` where it excludes 0, and then a
+    bound near 0 to two significant digits)."""
     if interval is None:
         return ""
     form = "{:+.1f}" if signed else "{:.1f}"
-    text = f"{form.format(interval.value)} [{form.format(interval.low)}, {form.format(interval.high)}]"
+
+    def bound(value: float) -> str:  # a bound that excludes 0 never reads as 0.0
+        return "{:+.2g}".format(value) if signed and interval.excludes_zero and round(value, 1) == 0 else \
+            form.format(value)
+
+    text = f"{form.format(interval.value)} [{bound(interval.low)}, {bound(interval.high)}]"
     return text + (" *" if signed and interval.excludes_zero else "")
