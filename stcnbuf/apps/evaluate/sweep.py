@@ -317,7 +317,7 @@ class SweepSummaryCallback(Callback):
             return
         job_dir = Path(hydra.runtime.output_dir)
         if job_return.status == JobStatus.FAILED:
-            record_failure(job_dir, list(hydra.overrides.task), job_return._return_value)
+            record_failure(job_dir, list(hydra.overrides.task), job_return._return_value)  # the exception
         else:
             (job_dir / FAILED_FILE).unlink(missing_ok=True)
         self._write(Path(hydra.sweep.dir), config)
