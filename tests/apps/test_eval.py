@@ -230,7 +230,7 @@ def test_eval_command_line_and_a_two_by_two_sweep(tmp_path, data_dir, tiny_check
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     summary = next((tmp_path / "logs" / "eval" / "multiruns").glob("*/summary.csv"))
     lines = summary.read_text().splitlines()
-    assert lines[0].startswith("run,memory.capacity,inference.order,J&F-Mean,J-Mean,F-Mean,fps,peak_memory_mb")
+    assert lines[0].startswith("run,memory.capacity,inference.order,J&F-Mean,J&F-low,J&F-high,reference,J&F-diff")
     assert len(lines) == 5
     assert (summary.parent / "summary.png").stat().st_size > 1000 and (summary.parent / "summary.md").is_file()
 

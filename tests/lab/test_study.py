@@ -158,3 +158,41 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
     before = (runs_dir / "fifo-c3" / "metrics.json").stat().st_mtime_ns
     assert main(args) == 0                        # finished runs are kept, not run again
     assert (runs_dir / "fifo-c3" / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_summary_gives_intervals_and_the_headline_differences(tmp_path):
+    """Six sequences of four objects: the ring gains 0.1 on every object (distinguished), fifo swings +-0.1
+    between sequences (not distinguished), and the reference's second memory seed joins it as one setting."""
+    runs = [StudyRun("random_pixel-c16", "policy", "random_pixel", 16, 0, None),
+            StudyRun("fifo-c16", "policy", "fifo", 16, 0, None),
+            StudyRun("random_pixel-c16-seed1", "policy", "random_pixel", 16, 0, None, seed=1),
+            StudyRun("unbounded", "policy", "unbounded", None, 0, None),
+            StudyRun("unbounded-ring", "policy", "unbounded", None, 0, None, ring=1),
+            StudyRun("random_pixel-c16-burn1-none", "burn_in", "random_pixel", 16, 1, "none")]
+    base = {f"long_{s:02d}_200f": {oid: 0.1 * oid + 0.05 * s for oid in range(1, 5)} for s in range(6)}
+
+    def objects(shift):
+        return {seq: {oid: (v + shift(i), v + shift(i)) for oid, v in scores.items()}
+                for i, (seq, scores) in enumerate(base.items())}
+
+    for name, shift in [("random_pixel-c16", lambda i: 0.0), ("fifo-c16", lambda i: 0.1 if i % 2 else -0.1),
+                        ("random_pixel-c16-seed1", lambda i: 0.02), ("unbounded", lambda i: 0.0),
+                        ("unbounded-ring", lambda i: 0.1), ("random_pixel-c16-burn1-none", lambda i: -0.05)]:
+        _fake_run(tmp_path, name, 0.5, objects(shift))
+    md = write_summary(runs, tmp_path / "docs", tmp_path, "study", reference="random_pixel-c16").read_text()
+    assert "## Intervals" in md and "over the 6 sequences" in md and "24 objects scored by every run" in md
+    setting = next(line for line in md.splitlines() if line.startswith("| random_pixel-c16 | 2 |"))
+    assert "J&F" in md and setting.count("[") == 5            # J&F and its four events, each with an interval
+    headline = md[md.index("## Headline differences"):]
+    ring = next(line for line in headline.splitlines() if line.startswith("| unbounded-ring - unbounded (the ring)"))
+    assert ring.split("|")[2].strip() == "+10.0 [+10.0, +10.0] *"
+    fifo = next(line for line in headline.splitlines() if line.startswith("| fifo-c16 - random_pixel-c16 |"))
+    assert "*" not in fifo.split("|")[2]                       # a swing, not a difference
+    burn = next(line for line in headline.splitlines()
+                if line.startswith("| random_pixel-c16-burn1-none - random_pixel-c16 (burn-in)"))
+    assert burn.split("|")[2].strip().startswith("-6.0 [") and burn.split("|")[2].strip().endswith("*")
+    with open(tmp_path / "docs" / "study.csv") as f:
+        rows = {r["run"]: r for r in csv.DictReader(f)}
+    assert float(rows["unbounded-ring"]["J&F-diff"]) == pytest.approx(10.0)
+    assert float(rows["fifo-c16"]["J&F-diff-low"]) < 0 < float(rows["fifo-c16"]["J&F-diff-high"])
+    assert rows["random_pixel-c16"]["J&F-diff"] == "" and rows["fifo-c16"]["J&F late-low"] != ""

@@ -7,8 +7,10 @@ data config works, e.g. ``data=lvos data.root=...``). The runs' folders go into 
 with each run's output in ``<runs>/logs/<run>.txt``; runs already finished there are kept: running the command
 again finishes an interrupted study, and ``--summary-only`` rebuilds the table and plots alone.
 
-Written into ``OUT``: ``study.csv`` (one row per run), ``study.md`` (the tables, the machine, the command),
-``capacity.png`` (J&F, J&F of the object that is away longer than the buffer spans and of the one that
+Written into ``OUT``: ``study.csv`` (one row per run, with the intervals), ``study.md`` (the tables, the machine,
+the command; every setting's J&F with its bootstrap interval over sequences and its paired difference to
+``--reference``; the headline differences: policy against policy at one capacity, the ring against none, burn-in
+against online), ``capacity.png`` (J&F, J&F of the object that is away longer than the buffer spans and of the one that
 enters late, fps and peak memory against capacity, a line per policy, the unbounded memory dashed, with the
 ring dotted), ``over_time.png`` (J&F per tenth of the videos) and ``burn_in.png`` (J&F per burn-in setting).
 """
@@ -26,6 +28,7 @@ from stcnbuf.lab.study.grid import BOUNDED, default_grid
 from stcnbuf.lab.study.runner import run_study
 from stcnbuf.lab.study.runs import TREATMENTS, study_runs, treatments
 from stcnbuf.lab.study.summary import write_summary
+from stcnbuf.scoring.bootstrap import CONFIDENCE, RESAMPLES
 
 PROG = "python -m stcnbuf.lab.study"
 
@@ -70,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the threshold of the 'confident' treatment (memory.burn_in_confidence)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[],
                         help="memory seeds besides 0 for the random policies at --reference-capacity (their spread)")
+    parser.add_argument("--reference", default=None,
+                        help="the run every other is compared to in the intervals (default: the first burn-in "
+                             "policy online at --reference-capacity, e.g. random_pixel-c16, else the first run)")
+    parser.add_argument("--confidence", type=float, default=CONFIDENCE, help="of the bootstrap intervals (0.95)")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples (2000)")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the table and plots, run nothing")
     return parser
 
@@ -91,7 +99,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     runs_dir = args.runs or args.out / "runs"
     failed = [] if args.summary_only else run_study(runs, runs_dir, default_grid().data, common)
     command = f"{PROG} " + shlex.join(a for a in argv if a != "--summary-only")
-    path = write_summary(runs, args.out, runs_dir, command)
+    names = [run.name for run in runs]
+    default = next((f"{p}-c{args.reference_capacity}" for p in args.burn_in_policies
+                    if f"{p}-c{args.reference_capacity}" in names), None)
+    if args.reference is not None and args.reference not in names:
+        parser.error(f"--reference {args.reference}: not a run of this study ({', '.join(names)})")
+    path = write_summary(runs, args.out, runs_dir, command, args.reference or default, args.confidence,
+                         args.resamples)
     if path is not None:
         print(path.read_text())
     if failed:

@@ -1,10 +1,11 @@
 """The study's plots: J&F, event J&F, fps and peak memory against capacity per policy; J&F over the course of the
-videos; J&F per burn-in setting."""
+videos; J&F per burn-in setting; J&F values with their bootstrap intervals as error bars (bands for the unbounded
+memory and the online reference) where the runs recorded per-object scores."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from stcnbuf.io.atomic import atomic_write
 from stcnbuf.lab.study.grid import BOUNDED
@@ -28,18 +29,26 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
     capacities = sorted({r["capacity"] for r in policy_rows if r["capacity"]})
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))
     for ax, (key, label) in zip(axes, panels):
-        for policy in BOUNDED:
-            points = sorted((r["capacity"], r[key]) for r in policy_rows
-                            if r["policy"] == policy and r[key] is not None and not r["seed"])
-            if points:
-                line, = ax.plot(*zip(*points), marker="o", label=policy)
-                others = [(r["capacity"], r[key]) for r in policy_rows
+        for number, policy in enumerate(BOUNDED):
+            shift = 2 ** (0.05 * (number - 1.5))  # policies side by side at each capacity: their bars apart
+            chosen = sorted((r for r in policy_rows if r["policy"] == policy and r[key] is not None and not r["seed"]),
+                            key=lambda r: r["capacity"])
+            if chosen:
+                xs, ys = [r["capacity"] * shift for r in chosen], [r[key] for r in chosen]
+                errors = _error_bars(chosen, key)
+                if errors is not None:
+                    line = ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=policy).lines[0]
+                else:
+                    line, = ax.plot(xs, ys, marker="o", label=policy)
+                others = [(r["capacity"] * shift, r[key]) for r in policy_rows
                           if r["policy"] == policy and r[key] is not None and r["seed"]]
                 if others:  # the same settings with other memory seeds
                     ax.scatter(*zip(*others), marker="x", color=line.get_color())
         for r, style, name in unbounded:
             if r[key] is not None:
                 ax.axhline(r[key], color="k", linestyle=style, label=name)
+                if r.get(f"{key}-low") is not None:  # its interval as a band
+                    ax.axhspan(r[f"{key}-low"], r[f"{key}-high"], color="k", alpha=0.06)
         ax.set_xscale("log", base=2)
         ax.set_xticks(capacities, [str(c) for c in capacities])
         ax.minorticks_off()
@@ -76,11 +85,15 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
                   + (", every frame" if r["every_frame"] else "") + (f", {r['treatment']}" if r.get("treatment") else "")
                   for r in burn]
         fig, ax = plt.subplots(figsize=(7, 1.2 + 0.3 * len(burn)))
-        ax.scatter([r["J&F"] for r in burn], range(len(burn)), color="tab:blue", zorder=3)
+        errors = _error_bars(burn, "J&F")
+        ax.errorbar([r["J&F"] for r in burn], range(len(burn)), xerr=errors, fmt="o", capsize=3, color="tab:blue",
+                    zorder=3)
         reference = next((r for r in policy_rows if r["policy"] == burn[0]["policy"]
                           and r["capacity"] == burn[0]["capacity"] and not r["seed"]), None)
         if reference is not None and reference["J&F"] is not None:
             ax.axvline(reference["J&F"], color="tab:red", linestyle="--", label=f"{reference['run']}, no burn-in")
+            if reference.get("J&F-low") is not None:
+                ax.axvspan(reference["J&F-low"], reference["J&F-high"], color="tab:red", alpha=0.08)
             ax.legend(fontsize=8, loc="best")
         ax.set_yticks(range(len(burn)), labels, fontsize=8)
         ax.invert_yaxis()
@@ -91,3 +104,10 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
         fig.tight_layout()
         atomic_write(out / "burn_in.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
         plt.close(fig)
+
+
+def _error_bars(rows: List[Dict[str, Any]], key: str) -> Optional[List[List[float]]]:
+    """Matplotlib's ``[below, above]`` of each row's interval of ``key`` (``None`` unless every row has one)."""
+    if not rows or any(r.get(f"{key}-low") is None for r in rows):
+        return None
+    return [[max(0.0, r[key] - r[f"{key}-low"]) for r in rows], [max(0.0, r[f"{key}-high"] - r[key]) for r in rows]]

@@ -14,24 +14,19 @@ from stcnbuf.io.atomic import atomic_write_text
 from stcnbuf.lab.study.plots import plot_study
 from stcnbuf.lab.study.runner import finished, recorded_machine
 from stcnbuf.lab.study.runs import StudyRun
+from stcnbuf.lab.study.intervals import StudyIntervals, interval_cell, study_intervals
 from stcnbuf.lab.synthetic.long import EVENTS
+from stcnbuf.scoring.bootstrap import CONFIDENCE, RESAMPLES
+from stcnbuf.scoring.object_scores import metric_value, read_object_scores
 
 log = logging.getLogger(__name__)
 
 
 def _object_scores(folder: Path) -> Dict[int, float]:
-    """Mean J&F of each object id over the sequences of a run (its ``per-sequence_results-<set>.csv``: rows
-    ``<seq>_<id>``)."""
+    """Mean J&F of each object id over the sequences of a run."""
     scores: Dict[int, List[float]] = {}
-    found = sorted(folder.glob("per-sequence_results-*.csv"))
-    if not found:
-        return {}
-    path = found[0]
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            name, _, oid = row["Sequence"].rpartition("_")
-            if name and oid.isdigit():
-                scores.setdefault(int(oid), []).append((float(row["J-Mean"]) + float(row["F-Mean"])) / 2)
+    for (_, oid), value in read_object_scores(folder).items():
+        scores.setdefault(oid, []).append(metric_value(value, "J&F"))
     return {oid: sum(v) / len(v) for oid, v in scores.items()}
 
 
@@ -78,14 +73,57 @@ def _markdown(rows: List[Dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: str) -> Optional[Path]:
-    """``study.csv``, ``study.md`` and the plots in ``out`` for the runs finished in ``runs_dir``; returns the
-    Markdown path."""
+def _add_intervals(rows: List[Dict[str, Any]], intervals: Optional[StudyIntervals]) -> None:
+    """Each row's interval columns (``<column>-low``/``-high``, ``J&F-diff`` with its own), in %."""
+    for row in rows:
+        own = intervals.runs.get(row["run"], {}) if intervals else {}
+        for column in ("J&F", *(f"J&F {e}" for e in EVENTS)):
+            found = own.get(column)
+            row[f"{column}-low"] = round(found.low, 2) if found else None
+            row[f"{column}-high"] = round(found.high, 2) if found else None
+        difference = intervals.differences.get(row["run"]) if intervals else None
+        row["J&F-diff"] = round(difference.value, 2) if difference else None
+        row["J&F-diff-low"] = round(difference.low, 2) if difference else None
+        row["J&F-diff-high"] = round(difference.high, 2) if difference else None
+
+
+def _interval_tables(intervals: StudyIntervals) -> List[str]:
+    """The Markdown of the settings' intervals and the headline differences."""
+    events = [c for c in intervals.columns if c != "J&F"]
+    level = f"{100 * intervals.confidence:g} %"
+    text = ["## Intervals", "",
+            f"Each setting's J&F with its {level} bootstrap interval over the {intervals.sequences} sequences "
+            f"(resampled with their objects; {intervals.objects} objects scored by every run; {intervals.resamples} "
+            "resamples), and its paired difference to the reference "
+            f"`{intervals.reference}`; a setting with other memory seeds is the mean over its seeds, which the "
+            "bootstrap resamples as a second level. `*`: the interval of the difference excludes 0.", "",
+            _markdown([{"setting": name, "runs": len(members), "J&F": interval_cell(values.get("J&F")),
+                        f"difference to {intervals.reference}": interval_cell(difference, signed=True),
+                        **{e: interval_cell(values.get(e)) for e in events}}
+                       for name, members, values, difference in intervals.settings],
+                      ["setting", "runs", "J&F", f"difference to {intervals.reference}", *events])]
+    if intervals.pairs:
+        text += ["## Headline differences", "",
+                 f"Paired differences in J&F points with their {level} intervals (`*`: excludes 0).", "",
+                 _markdown([{"difference": label, **{c: interval_cell(values.get(c), signed=True)
+                                                     for c in intervals.columns}}
+                            for label, values in intervals.pairs], ["difference", *intervals.columns])]
+    return text
+
+
+def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: str,
+                  reference: Optional[str] = None, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
+                  seed: int = 0) -> Optional[Path]:
+    """``study.csv``, ``study.md`` and the plots in ``out`` for the runs finished in ``runs_dir``, with the
+    intervals of :func:`~stcnbuf.lab.study.intervals.study_intervals` against ``reference`` (a run name; default
+    the first run); returns the Markdown path."""
     rows = collect(runs, runs_dir)
     if not rows:
         log.warning("no finished study runs under %s", runs_dir)
         return None
     out.mkdir(parents=True, exist_ok=True)
+    intervals = study_intervals(rows, runs_dir, reference, confidence, resamples, seed)
+    _add_intervals(rows, intervals)
     flat = [{k: v for k, v in r.items() if k != "J&F-by-tenth"} for r in rows]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(flat[0]) + ["J&F-by-tenth"], lineterminator="\n")
@@ -105,6 +143,7 @@ def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: 
                           "stcnbuf/lab/synthetic/long.py: absence = away longer than capacity x mem_every, drift = slow "
                           "colour change, abrupt = sudden colour change, late = enters late and leaves)." if events
                           else "."), ""]
+    text += _interval_tables(intervals) if intervals else ["No per-object scores: no intervals.", ""]
     if policy_rows:
         text += ["## Policy x capacity (online, no burn-in)", "",
                  _markdown(policy_rows, ["policy", "capacity", "ring", "seed", "J&F", "J", "F", *events, "fps",
