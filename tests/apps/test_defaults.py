@@ -1,5 +1,5 @@
 """The apps' defaults serve a GPU user: device=auto (CUDA, then MPS, then CPU) and precision=auto; the
-reproduction recipes keep the originals' fp32."""
+reproduction recipes keep the originals' fp32, and the quickstart, whose figures the README gives, fp32 too."""
 
 from pathlib import Path
 
@@ -18,13 +18,18 @@ def test_auto_takes_cuda_then_mps_then_the_cpu(monkeypatch, cuda, mps, expected)
     assert resolve_device("auto") == torch.device(expected)
 
 
-@pytest.mark.parametrize("entry,overrides", [("segment", ["video=clip.mp4"]), ("eval", []), ("train", [])])
+@pytest.mark.parametrize("entry,overrides", [("segment", ["video=clip.mp4"]), ("eval", []), ("train", ["experiment=stage3"])])
 def test_every_app_defaults_to_auto(entry, overrides):
     cfg = compose(entry, overrides)
     assert cfg.device == "auto"
     inference = cfg.get("inference") or cfg.get("val_inference")
     assert inference.precision == "auto"
     assert OnlineInference().precision == OfflineInference().precision == "auto"
+
+
+def test_the_quickstart_evaluates_in_fp32_on_every_cpu():
+    cfg = compose("train", [])
+    assert cfg.device == "auto" and cfg.val_inference.precision == "fp32"
 
 
 @pytest.mark.parametrize("recipe", sorted(p.stem for p in (CONFIGS / "experiment").glob("reproduce_*.yaml")))

@@ -208,6 +208,14 @@ def test_a_live_run_is_not_resumed_and_what_a_killed_one_left_is_closed(tmp_path
 def test_ctrl_c_asks_the_run_to_stop_and_a_second_one_interrupts():
     from stcnbuf.apps.segment.live import StopRequest
 
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job ignores SIGINT
+    try:
+        _ctrl_c_stops_then_interrupts(StopRequest)
+    finally:
+        signal.signal(signal.SIGINT, outside)
+
+
+def _ctrl_c_stops_then_interrupts(StopRequest) -> None:
     with StopRequest(max_frames=3, max_seconds=None) as stop:
         assert not stop(2) and stop(3) and stop.reason == "reader.max_frames"
     with StopRequest(max_frames=None, max_seconds=None) as stop:
