@@ -3,12 +3,13 @@ and one real end-to-end study on a tiny long benchmark."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
 from stcnbuf.lab.study.__main__ import main
 from stcnbuf.lab.study.grid import BOUNDED, default_grid, memory_preset
-from stcnbuf.lab.study.runner import MACHINE_FILE
+from stcnbuf.lab.study.runner import MACHINE_FILE, child_environment, run_study
 from stcnbuf.lab.study.runs import StudyRun, study_runs, treatments
 from stcnbuf.lab.study.summary import collect, write_summary
 from tests.conftest import REPO, compose
@@ -137,7 +138,7 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
     monkeypatch.setenv("STCNBUF_ROOT", str(REPO))
     out, runs_dir = tmp_path / "study", tmp_path / "runs"
     args = ["--out", str(out), "--runs", str(runs_dir), "--policies", "fifo", "--capacities", "3", "--no-unbounded",
-            "--passes", "1",
+            "--passes", "1", "--jobs", "2",
             "--orders", "strided", "--every-frame-orders", "--treatment-orders", "none", "--treatments", "confident",
             "--", f"model.checkpoint={tiny_checkpoint}",
             f"paths.data_dir={tmp_path / 'data'}",
@@ -196,3 +197,15 @@ def test_summary_gives_intervals_and_the_headline_differences(tmp_path):
     assert float(rows["unbounded-ring"]["J&F-diff"]) == pytest.approx(10.0)
     assert float(rows["fifo-c16"]["J&F-diff-low"]) < 0 < float(rows["fifo-c16"]["J&F-diff-high"])
     assert rows["random_pixel-c16"]["J&F-diff"] == "" and rows["fifo-c16"]["J&F late-low"] != ""
+
+
+def test_runs_at_once_share_the_cores_unless_threads_are_set(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert child_environment(1) is None                      # one at a time: inherit
+    assert child_environment(2)["OMP_NUM_THREADS"] == "4"
+    assert child_environment(16)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert child_environment(2) is None                      # the caller's choice stands
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        run_study([], Path("unused"), "synthetic_long", [], jobs=0)

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "policy online at --reference-capacity, e.g. random_pixel-c16, else the first run)")
     parser.add_argument("--confidence", type=float, default=CONFIDENCE, help="of the bootstrap intervals (0.95)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples (2000)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once, each in its own process (default 1); without OMP_NUM_THREADS each gets "
+                             "its share of the cores as torch threads")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the table and plots, run nothing")
     return parser
 
@@ -96,8 +99,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                             args.treatments))
     except ValueError as error:
         parser.error(str(error))
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     runs_dir = args.runs or args.out / "runs"
-    failed = [] if args.summary_only else run_study(runs, runs_dir, default_grid().data, common)
+    failed = [] if args.summary_only else run_study(runs, runs_dir, default_grid().data, common, args.jobs)
     command = f"{PROG} " + shlex.join(a for a in argv if a != "--summary-only")
     names = [run.name for run in runs]
     default = next((f"{p}-c{args.reference_capacity}" for p in args.burn_in_policies
