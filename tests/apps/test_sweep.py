@@ -20,12 +20,13 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("data")
 
 
-def _job(sweep, number, overrides, scores, train=False):
-    """A finished job folder as eval.py (or train.py, its evaluation in ``eval/``) writes it."""
+def _job(sweep, number, overrides, scores, train=False, evaluation="eval"):
+    """A finished job folder as eval.py (or train.py, its evaluation in ``eval/`` or ``eval_transfer/``)
+    writes it."""
     job = sweep / str(number)
-    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra").mkdir(parents=True, exist_ok=True)
     (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
-    results = job / "eval" if train else job
+    results = job / evaluation if train else job
     results.mkdir(exist_ok=True)
     jf = float(np.mean(scores))
     (results / "metrics.json").write_text(json.dumps({"J&F-Mean": jf, "J-Mean": jf, "F-Mean": jf, "fps": 10.0,
@@ -93,6 +94,20 @@ def test_a_training_seed_sweep_ends_with_one_line_per_metric(tmp_path, capsys):
     main([str(tmp_path), "--resamples", "500"])
     out = capsys.readouterr().out
     assert "| 0 1 2 | 0 1 2 | 0.5700 |" in out and out.rstrip().splitlines()[-3].startswith("J&F 57.0 [")
+    assert not (tmp_path / "summary_transfer.csv").exists()
+
+
+def test_a_training_sweep_also_summarises_its_transfer_set(tmp_path, capsys):
+    for seed, shift in enumerate([0.0, 0.02, 0.04]):
+        _job(tmp_path, seed, [f"seed={seed}"], _spread() + shift, train=True)
+        _job(tmp_path, seed, [f"seed={seed}"], _spread() - 0.3 + shift, train=True, evaluation="eval_transfer")
+    main([str(tmp_path), "--resamples", "500"])
+    lines = capsys.readouterr().out.rstrip().splitlines()[-6:]
+    assert [line.split(" [")[0] for line in lines] == ["J&F 57.0", "J 57.0", "F 57.0", "transfer_data: J&F 27.0",
+                                                       "transfer_data: J 27.0", "transfer_data: F 27.0"]
+    rows = list(csv.DictReader(open(tmp_path / "summary_transfer.csv")))
+    assert [(r["run"], round(float(r["J&F-Mean"]), 4)) for r in rows] == [("0 1 2", 0.27)]
+    assert (tmp_path / "summary_transfer.md").is_file() and (tmp_path / "summary_transfer.png").stat().st_size > 0
 
 
 @pytest.mark.slow

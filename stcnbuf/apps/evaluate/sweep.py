@@ -7,8 +7,9 @@ sequences (:mod:`stcnbuf.scoring.bootstrap`); runs that differ only in a seed (`
 
 Written automatically into the multirun folder as each job of ``python eval.py -m ...`` or
 ``python train.py -m ...`` ends and when the sweep ends (a Hydra callback); a job that raises is recorded in its
-folder's ``failed.json`` and marked in the summary. ``stcnbuf-sweep-summary MULTIRUN_DIR [--reference ...]``
-rebuilds them.
+folder's ``failed.json`` and marked in the summary. A training sweep whose jobs also evaluated ``transfer_data``
+gets a second summary of that set (``summary_transfer.*``). ``stcnbuf-sweep-summary MULTIRUN_DIR
+[--reference ...]`` rebuilds them.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ RESULT_COLUMNS = ("J&F-Mean", "J-Mean", "F-Mean", "fps", "peak_memory_mb")
 #: override keys that draw a seed: runs differing only in these are one setting
 SEED_KEYS = ("memory.seed", "seed")
 FAILED_FILE = "failed.json"
-#: where a job's results are: an eval job's folder, or a training job's evaluation of its best checkpoint
-METRICS_FILES = ("metrics.json", "eval/metrics.json")
+#: each summary (its files' name) with where a job's results for it are: an eval job's folder or a training job's
+#: evaluation of its best checkpoint; a training job's evaluation on ``transfer_data``
+SUMMARIES = {"summary": ("metrics.json", "eval/metrics.json"), "summary_transfer": ("eval_transfer/metrics.json",)}
+#: how the summary lines name a summary's data
+SUMMARY_LABELS = {"summary": "", "summary_transfer": "transfer_data: "}
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,13 @@ def _job_order(folder: Path) -> Tuple[int, str]:
     return len(folder.name), folder.name
 
 
-def collect_runs(sweep_dir: Path) -> List[Dict[str, Any]]:
-    """Every job under ``sweep_dir`` that finished (its metrics) or failed (its ``failed.json``): its
-    overrides, results, where its object scores are, and the error of a failed job."""
+def collect_runs(sweep_dir: Path, summary: str = "summary") -> List[Dict[str, Any]]:
+    """Every job under ``sweep_dir`` that finished (its metrics for ``summary``, a key of :data:`SUMMARIES`) or
+    failed (its ``failed.json``): its overrides, results, where its object scores are, and the error of a
+    failed job."""
     runs = []
     for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=_job_order):
-        metrics_file = next((job / name for name in METRICS_FILES if (job / name).is_file()), None)
+        metrics_file = next((job / name for name in SUMMARIES[summary] if (job / name).is_file()), None)
         failed_file = job / FAILED_FILE
         if metrics_file is None and not failed_file.is_file():
             continue
@@ -203,9 +208,10 @@ def _format(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def summary_lines(runs: List[Dict[str, Any]], options: SummaryOptions = SummaryOptions()) -> List[str]:
-    """One line per metric (J&F, J, F) and setting: its mean over the setting's runs (seeds) in %, with the
-    interval over sequences and seeds; failed jobs last."""
+def summary_lines(runs: List[Dict[str, Any]], options: SummaryOptions = SummaryOptions(),
+                  label: str = "") -> List[str]:
+    """One line per metric (J&F, J, F) and setting, starting with ``label``: its mean over the setting's runs
+    (seeds) in %, with the interval over sequences and seeds; failed jobs last."""
     _, seed_keys, settings = group_settings(runs)
     reference = find_reference(settings, options.reference)
     lines = []
@@ -216,7 +222,7 @@ def summary_lines(runs: List[Dict[str, Any]], options: SummaryOptions = SummaryO
             versus = "" if difference is None else (
                 f"; {100 * difference.value:+.1f} [{100 * difference.low:+.1f}, {100 * difference.high:+.1f}] "
                 f"against {reference}" + (" (differs)" if difference.excludes_zero else ""))
-            lines.append(f"{metric} {100 * mean.value:.1f} [{100 * mean.low:.1f}, {100 * mean.high:.1f}] "
+            lines.append(f"{label}{metric} {100 * mean.value:.1f} [{100 * mean.low:.1f}, {100 * mean.high:.1f}] "
                          f"{name}: {done} run(s){' (seeds)' if seed_keys and done > 1 else ''}, "
                          f"{n_sequences} sequences, {n_objects} objects{versus}")
     lines += [f"FAILED job {r['run']} ({' '.join(f'{k}={v}' for k, v in r['overrides'].items())}): {r['error']}"
@@ -224,9 +230,11 @@ def summary_lines(runs: List[Dict[str, Any]], options: SummaryOptions = SummaryO
     return lines
 
 
-def write_summary(sweep_dir: Path, options: SummaryOptions = SummaryOptions()) -> Optional[Path]:
-    """Write ``summary.csv``, ``summary.md`` and ``summary.png`` into ``sweep_dir``; returns the CSV path."""
-    runs = collect_runs(sweep_dir)
+def write_summary(sweep_dir: Path, options: SummaryOptions = SummaryOptions(),
+                  summary: str = "summary") -> Optional[Path]:
+    """Write ``<summary>.csv``, ``.md`` and ``.png`` into ``sweep_dir`` (``summary``: a key of
+    :data:`SUMMARIES`); returns the CSV path."""
+    runs = collect_runs(sweep_dir, summary)
     if not runs:
         log.warning("no finished or failed runs (metrics.json, failed.json) under %s: no summary written", sweep_dir)
         return None
@@ -236,7 +244,7 @@ def write_summary(sweep_dir: Path, options: SummaryOptions = SummaryOptions()) -
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(sweep_dir / "summary.csv", buffer.getvalue())
+    atomic_write_text(sweep_dir / f"{summary}.csv", buffer.getvalue())
     _, _, settings = group_settings(runs)
     _, n_objects, n_sequences = _comparisons(settings, find_reference(settings, options.reference), options)
     table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -247,11 +255,28 @@ def write_summary(sweep_dir: Path, options: SummaryOptions = SummaryOptions()) -
             "(`reference` yes) with its paired interval; `differs`: that interval excludes 0."
             if n_objects else "No per-object scores: no intervals.")
     failed = [f"- job {r['run']} failed: {r['error']}" for r in runs if r["error"]]
-    atomic_write_text(sweep_dir / "summary.md", "\n".join(table + ["", note] + ([""] + failed if failed else []))
+    atomic_write_text(sweep_dir / f"{summary}.md", "\n".join(table + ["", note] + ([""] + failed if failed else []))
                       + "\n")
-    plot_summary(rows, sweep_dir / "summary.png")
-    log.info("sweep summary: %s", sweep_dir / "summary.csv")
-    return sweep_dir / "summary.csv"
+    plot_summary(rows, sweep_dir / f"{summary}.png")
+    log.info("sweep summary: %s", sweep_dir / f"{summary}.csv")
+    return sweep_dir / f"{summary}.csv"
+
+
+def write_summaries(sweep_dir: Path, options: SummaryOptions = SummaryOptions()) -> List[str]:
+    """Write the sweep's summary and, where some job has results for it, each other summary of
+    :data:`SUMMARIES`; returns the names of those written."""
+    written = ["summary"] if write_summary(sweep_dir, options) else []
+    for summary, files in list(SUMMARIES.items())[1:]:
+        if any((job / name).is_file() for job in sweep_dir.iterdir() for name in files):
+            written += [summary] if write_summary(sweep_dir, options, summary) else []
+    return written
+
+
+def all_summary_lines(sweep_dir: Path, summaries: Sequence[str], options: SummaryOptions = SummaryOptions()
+                      ) -> List[str]:
+    """The lines (:func:`summary_lines`) of each of ``summaries``, labelled with their data after the first."""
+    return [line for summary in summaries
+            for line in summary_lines(collect_runs(sweep_dir, summary), options, SUMMARY_LABELS[summary])]
 
 
 def plot_summary(rows: List[Dict[str, Any]], path: Path) -> None:
@@ -324,16 +349,17 @@ class SweepSummaryCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        if self._write(sweep_dir, config):
-            print("\n".join(summary_lines(collect_runs(sweep_dir), SummaryOptions.from_config(config))))
+        written = self._write(sweep_dir, config)
+        if written:
+            print("\n".join(all_summary_lines(sweep_dir, written, SummaryOptions.from_config(config))))
 
     @staticmethod
-    def _write(sweep_dir: Path, config: DictConfig) -> Optional[Path]:
+    def _write(sweep_dir: Path, config: DictConfig) -> List[str]:
         try:
-            return write_summary(sweep_dir, SummaryOptions.from_config(config))
+            return write_summaries(sweep_dir, SummaryOptions.from_config(config))
         except ValueError as error:  # a reference that names no setting: say so, keep the sweep going
             log.error("no sweep summary: %s", error)
-            return None
+            return []
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -350,13 +376,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.exit(2, f"{args.sweep_dir} is not a folder: give a multirun folder (logs/eval/multiruns/<time>)\n")
     options = SummaryOptions(args.reference, args.confidence, args.resamples, args.seed)
     try:
-        path = write_summary(args.sweep_dir, options)
+        written = write_summaries(args.sweep_dir, options)
     except ValueError as error:
         parser.exit(2, f"{error}\n")
-    if path is None:
+    if not written:
         parser.exit(1, f"no finished or failed runs under {args.sweep_dir}\n")
-    print((args.sweep_dir / "summary.md").read_text())
-    print("\n".join(summary_lines(collect_runs(args.sweep_dir), options)))
+    for summary in written:
+        if SUMMARY_LABELS[summary]:
+            print(SUMMARY_LABELS[summary].rstrip())
+        print((args.sweep_dir / f"{summary}.md").read_text())
+    print("\n".join(all_summary_lines(args.sweep_dir, written, options)))
     failed = [r["run"] for r in collect_runs(args.sweep_dir) if r["error"]]
     if failed:
         parser.exit(1, f"failed jobs: {', '.join(failed)}\n")
