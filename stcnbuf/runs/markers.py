@@ -3,31 +3,50 @@ each finished file a completion marker vouches for."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Dict, Iterable, List
+from typing import Any, Dict, Iterable, List
 
 from stcnbuf.engine.checkpoint import file_sha256
 from stcnbuf.io.atomic import atomic_write_text
 
 
 class MadeFrom:
-    """The marker ``path``: :meth:`matches` tells whether the output beside it was made from ``source``."""
+    """The marker ``path``: what the outputs beside it were made from and the size and hash of each output file
+    (in the marker's folder) it vouches for; :meth:`matches` tells whether they still stand."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def read(self) -> str | None:
-        """The recorded source; ``None`` when there is no marker or an unreadable one (its output is redone)."""
+    def _record(self) -> Dict[str, Any] | None:
         try:
-            return self.path.read_text(encoding="utf-8") if self.path.is_file() else None
-        except (OSError, UnicodeDecodeError):
+            record = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else None
+        except (OSError, UnicodeDecodeError, ValueError):
             return None
+        valid = isinstance(record, dict) and isinstance(record.get("source"), str) and isinstance(
+            record.get("files"), dict)
+        return record if valid else None
 
-    def matches(self, source: str) -> bool:
-        return self.read() == source
+    def read(self) -> str | None:
+        """The recorded source; ``None`` when there is no marker or an unreadable one (its outputs are redone)."""
+        record = self._record()
+        return record["source"] if record else None
 
-    def write(self, source: str) -> None:
-        atomic_write_text(self.path, source)
+    def damaged(self, files: Iterable[str]) -> List[str]:
+        """The ``files`` (names in the marker's folder) missing, changed since :meth:`write` stamped them, or
+        never stamped."""
+        record = self._record()
+        stamps = record["files"] if record else {}
+        return damaged_files(self.path.parent, {name: stamps.get(name) for name in files})
+
+    def matches(self, source: str, files: Iterable[str] = ()) -> bool:
+        """The outputs were made from ``source`` and each of ``files`` is as it was written."""
+        return self.read() == source and not self.damaged(files)
+
+    def write(self, source: str, files: Iterable[str] = ()) -> None:
+        """Record ``source`` and stamp ``files`` (names in the marker's folder, written before the marker)."""
+        atomic_write_text(self.path, json.dumps({"source": source, "files": file_stamps(self.path.parent, files)},
+                                                sort_keys=True) + "\n")
 
 
 def file_stamps(folder: Path, names: Iterable[str]) -> Dict[str, List]:

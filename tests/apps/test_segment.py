@@ -422,3 +422,30 @@ def test_many_videos_in_one_command_resume_per_video(tmp_path, tiny_checkpoint):
     assert second["complete"] and done.stat().st_mtime_ns == stamp  # a was complete: kept
     assert read_rle_file(tmp_path / "out" / "b" / "masks.rle.jsonl").num_frames == 4
     assert (tmp_path / "out" / "shards" / "1-of-2" / "videos.json").is_file()
+
+
+def test_outputs_changed_after_a_run_are_written_again(tmp_path, tiny_checkpoint):
+    """The markers vouch for the files' contents, not their existence: a PNG replaced, the overlay cut short or
+    the masks file edited after a completed run are redone by the rerun, the rest kept."""
+    video = require_shared("videos", "blackswan.mp4")
+    mask = require_shared("davis2016", "Annotations", "480p", "blackswan", "00000.png")
+    args = ["init.frame=0", f"init.mask={mask}", "reader.stop=6", "outputs.png=true", "outputs.overlay=true"]
+    first = run_segment(tmp_path, video, tiny_checkpoint, *args)
+    out = tmp_path / "out"
+    masks, png, overlay = out / "masks.rle.jsonl", out / "masks" / "000002.png", out / "overlay.mp4"
+    original = {path: path.read_bytes() for path in (masks, png, overlay)}
+    kept = out / "masks" / "000003.png"
+    kept_since = kept.stat().st_mtime_ns
+    write_label_png(png, np.zeros((480, 854), np.uint8))
+    overlay.write_bytes(original[overlay][: len(original[overlay]) // 2])
+    again = run_segment(tmp_path, video, tiny_checkpoint, *args)
+    assert again["frames_recomputed"] == 0                      # the masks file stood: nothing segmented
+    assert png.read_bytes() == original[png] and overlay.read_bytes() == original[overlay]
+    assert kept.stat().st_mtime_ns == kept_since                # an intact PNG is not rewritten
+    lines = masks.read_text().splitlines()
+    edited = json.loads(lines[4])
+    edited["objects"] = {}
+    masks.write_text("\n".join(lines[:4] + [json.dumps(edited)] + lines[5:]) + "\n")
+    redone = run_segment(tmp_path, video, tiny_checkpoint, *args)
+    assert redone["frames_reused"] == 0 and redone["frames_recomputed"] == first["frames_recomputed"] == 6
+    assert masks.read_bytes() == original[masks]

@@ -133,10 +133,10 @@ def _segment_into(cfg: DictConfig, source: VideoSource, out: Path, config: Dict[
         overlay = out / "overlay.mp4"
         marker = MadeFrom(out / "overlay.mp4.sha256")
         made_from = digest + (f" marks {fingerprint(marks)}" if marks else "")
-        if not (cfg.resume and overlay.is_file() and marker.matches(made_from)):
+        if not (cfg.resume and marker.matches(made_from, [overlay.name])):
             with tqdm(total=len(source), desc="overlay", unit="frame", leave=False) as bar:
                 render_overlay(rle, source, overlay, progress=bar.update, marks=marks)
-            marker.write(made_from)
+            marker.write(made_from, [overlay.name])
         result["overlay"] = str(overlay)
     print("\n".join(f"{k}: {v}" for k, v in result.items()))
     return result
@@ -151,14 +151,15 @@ def _postprocess(settings: DictConfig, raw: Path, clean: Path, resume: bool) -> 
         return raw
     made_from = json.dumps({**options, "masks_sha256": file_sha256(raw)}, sort_keys=True)
     marker = MadeFrom(clean.with_name(clean.name + ".json"))
-    if not (resume and clean.is_file() and marker.matches(made_from)):
+    if not (resume and marker.matches(made_from, [clean.name])):
         postprocess_file(raw, clean, **options)
-        marker.write(made_from)
+        marker.write(made_from, [clean.name])
     return clean
 
 
 def _plan_marker(out: Path) -> MadeFrom:
-    """Records the digest of the whole plan (settings, video, every mask) that a complete masks file shows."""
+    """Records the digest of the whole plan (settings, video, every mask) that a complete masks file shows, and
+    that file's size and hash."""
     return MadeFrom(out / "masks.rle.jsonl.plan")
 
 
@@ -196,14 +197,17 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
                                                       built.segmenter, built.plan)
     digests = prefix_digests(plan, {f: annotation_digest(a, given.get(f)) for f, a in annotations.items()}, stamp)
     marker = _plan_marker(out)
-    if cfg.resume and marker.matches(digests[-1]):
-        if complete_rle_file(rle_path, len(source)):
+    altered = marker.read() is not None and bool(marker.damaged([rle_path.name]))  # since a run completed it
+    if cfg.resume and marker.read() == digests[-1]:
+        if not altered and complete_rle_file(rle_path, len(source)):
             log.info("%s is complete: segmentation skipped", rle_path)
             return {"frames_reused": len(plan.outputs), "frames_recomputed": 0}
         log.warning("%s lacks frames or cannot be read: segmenting the video again", rle_path)
+    if cfg.resume and altered:
+        log.warning("%s changed since the run that wrote it: none of its frames is reused", rle_path)
     frames = source.frame_source(inference.frame_cache_mb)
     snapshots = SnapshotStore(out / "snapshots", cfg.snapshot_every, cfg.snapshot_keep)
-    reuse = find_reuse(snapshots, digests, plan, rle_path) if cfg.resume else None
+    reuse = find_reuse(snapshots, digests, plan, rle_path) if cfg.resume and not altered else None
     snapshots.drop_after(reuse.position - 1 if reuse else -1)
     marker.path.unlink(missing_ok=True)
     rle_path.unlink(missing_ok=True)  # read into ``reuse``; the rebuilt file replaces it when complete
@@ -238,7 +242,7 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
                 if snapshots.due(step.position):
                     snapshots.save(step.position, digests[step.position], segmenter.state_dict())
                 bar.update()
-    marker.write(digests[-1])
+    marker.write(digests[-1], [rle_path.name])
     return {"segmented_frames": stats.segmented, "burn_in_frames": stats.burn_in,
             "frames_reused": len(reuse.kept) if reuse else 0, "frames_recomputed": stats.outputs,
             "seconds": round(stats.seconds, 2), "wall_seconds": round(time.perf_counter() - began, 2),
@@ -255,15 +259,21 @@ def _check_png_ids(ids: List[int]) -> None:
 
 
 def _write_pngs(rle, source: VideoSource, folder: Path, digest: str, live: bool) -> Path:
-    """Palette PNGs of every frame. PNGs already there are kept when they show these masks: written from
-    the same file before (recorded in ``.masks.sha256``) or, with ``live``, while segmenting."""
+    """Palette PNGs of every frame. PNGs already there are kept when they show these masks: written from the
+    same file before and unchanged since (``.masks.sha256`` records the file and each PNG's size and hash)
+    or, with ``live``, written (atomically) while segmenting."""
     marker = MadeFrom(folder / ".masks.sha256")
+    names = [f"{source.frame_name(index)}.png" for index in range(rle.num_frames)]
     recorded = marker.read()
-    keep = recorded == digest or (recorded is None and live)
-    for index in range(rle.num_frames):
-        path = folder / f"{source.frame_name(index)}.png"
-        if not (keep and path.is_file()):
-            write_label_png(path, rle.label_map(index))
+    if recorded == digest:
+        redo = set(marker.damaged(names))
+    elif recorded is None and live:
+        redo = {name for name in names if not (folder / name).is_file()}
+    else:
+        redo = set(names)
+    for index, name in enumerate(names):
+        if name in redo:
+            write_label_png(folder / name, rle.label_map(index))
     folder.mkdir(parents=True, exist_ok=True)
-    marker.write(digest)
+    marker.write(digest, names)
     return folder
