@@ -35,11 +35,15 @@ class Prediction:
     probs: Tensor
     labels: Tensor
     _confidence: Optional[Dict[int, float]] = field(default=None, init=False, repr=False, compare=False)
+    _channels: Optional[Tensor] = field(default=None, init=False, repr=False, compare=False)  # argmax over probs
 
     @classmethod
     def from_probs(cls, frame_index: int, object_ids: List[int], probs: Tensor) -> "Prediction":
         lookup = torch.tensor([0, *object_ids], dtype=torch.long, device=probs.device)
-        return cls(frame_index, list(object_ids), probs, lookup[channel_argmax(probs)])
+        channels = channel_argmax(probs)
+        prediction = cls(frame_index, list(object_ids), probs, lookup[channels])
+        prediction._channels = channels
+        return prediction
 
     def labels_at(self, size: Tuple[int, int]) -> np.ndarray:
         """The label map at ``size`` ``(H, W)``: probabilities are resized bilinearly before the arg-max (as STCN
@@ -58,7 +62,8 @@ class Prediction:
         """Each object's confidence in [0, 1] (:func:`~stcnbuf.engine.confidence.object_confidence`), by id;
         computed once, on the first call, from these probabilities."""
         if self._confidence is None:
-            values = object_confidence(self.probs, channel_argmax(self.probs)).tolist()
+            channels = self._channels if self._channels is not None else channel_argmax(self.probs)
+            values = object_confidence(self.probs, channels).tolist()
             self._confidence = {i: float(v) for i, v in zip(self.object_ids, values)}
         return dict(self._confidence)
 
