@@ -154,6 +154,7 @@ def test_a_tiny_study_end_to_end_and_resumed(tmp_path, tiny_checkpoint, monkeypa
     confident = json.loads((runs_dir / "random_pixel-c16-burn1-none-confident0.9" / "metrics.json").read_text())
     assert confident["config"]["memory"]["burn_in_confidence"] == 0.9 and confident["burn_in_frames"] > 0
     assert (runs_dir / "machine.txt").read_text().strip() in (out / "study.md").read_text()
+    assert (runs_dir / "machine.txt").read_text().strip().endswith(", 2 runs at once")
     assert sorted(p.name for p in out.iterdir()) == ["burn_in.png", "capacity.png", "over_time.png", "study.csv",
                                                      "study.md"]
     before = (runs_dir / "fifo-c3" / "metrics.json").stat().st_mtime_ns
@@ -197,6 +198,9 @@ def test_summary_gives_intervals_and_the_headline_differences(tmp_path):
     assert float(rows["unbounded-ring"]["J&F-diff"]) == pytest.approx(10.0)
     assert float(rows["fifo-c16"]["J&F-diff-low"]) < 0 < float(rows["fifo-c16"]["J&F-diff-high"])
     assert rows["random_pixel-c16"]["J&F-diff"] == "" and rows["fifo-c16"]["J&F late-low"] != ""
+    burn_in = rows["random_pixel-c16-burn1-none"]   # against the same memory online, its seeds merged
+    assert float(burn_in["J&F-burn-in"]) == pytest.approx(-6.0) and float(burn_in["J&F-burn-in-high"]) < 0
+    assert rows["fifo-c16"]["J&F-burn-in"] == "" and (tmp_path / "docs" / "burn_in.png").stat().st_size > 1000
 
 
 def test_runs_at_once_share_the_cores_unless_threads_are_set(monkeypatch):

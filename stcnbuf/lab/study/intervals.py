@@ -18,7 +18,8 @@ from stcnbuf.scoring.object_scores import common_objects, read_object_scores, sc
 class StudyIntervals:
     """Intervals in % points: ``runs`` (run -> column -> interval), ``differences`` (run -> J&F difference to
     ``reference``), ``settings`` (a run with its other seeds: name, runs, column -> interval, J&F difference),
-    ``pairs`` (label -> column -> difference), over ``sequences`` sequences and ``objects`` objects."""
+    ``pairs`` (label -> column -> difference), ``burn_in`` (burn-in run -> its J&F difference to the same memory
+    online), over ``sequences`` sequences and ``objects`` objects."""
 
     reference: str
     columns: Tuple[str, ...]
@@ -30,6 +31,7 @@ class StudyIntervals:
     differences: Dict[str, Interval] = field(default_factory=dict)
     settings: List[Tuple[str, List[str], Dict[str, Interval], Optional[Interval]]] = field(default_factory=list)
     pairs: List[Tuple[str, Dict[str, Interval]]] = field(default_factory=list)
+    burn_in: Dict[str, Interval] = field(default_factory=dict)
 
 
 def setting_name(row: Dict[str, Any]) -> str:
@@ -105,6 +107,8 @@ def study_intervals(rows: Sequence[Dict[str, Any]], runs_dir: Path, reference: O
     result.settings.extend((name, members, per_setting[name], setting_differences.get(name))
                            for name, members in merged.items())
     result.pairs.extend((label, pair_values[label]) for label, _, _ in pairs)
+    result.burn_in.update((run, pair_values[label]["J&F"]) for label, run, _ in pairs
+                          if label.endswith("(burn-in)") and "J&F" in pair_values[label])
     return result
 
 

@@ -1,6 +1,7 @@
-"""The study's plots: J&F, event J&F, fps and peak memory against capacity per policy; J&F over the course of the
-videos; J&F per burn-in setting; J&F values with their bootstrap intervals as error bars (bands for the unbounded
-memory and the online reference) where the runs recorded per-object scores."""
+"""The study's plots: J&F, event J&F, fps and peak memory against capacity per policy, with their bootstrap
+intervals as error bars (bands for the unbounded memory); J&F over the course of the videos; each burn-in
+setting's paired difference to the same memory online with its interval (where the runs recorded per-object
+scores)."""
 
 from __future__ import annotations
 
@@ -80,30 +81,44 @@ def plot_study(rows: List[Dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
     if burn:
-        one_policy = len({r["policy"] for r in burn}) == 1
-        labels = [("" if one_policy else f"{r['policy']}, ") + f"{r['burn_in_passes']}x {r['order']}"
-                  + (", every frame" if r["every_frame"] else "") + (f", {r['treatment']}" if r.get("treatment") else "")
-                  for r in burn]
-        fig, ax = plt.subplots(figsize=(7, 1.2 + 0.3 * len(burn)))
-        errors = _error_bars(burn, "J&F")
-        ax.errorbar([r["J&F"] for r in burn], range(len(burn)), xerr=errors, fmt="o", capsize=3, color="tab:blue",
-                    zorder=3)
+        _plot_burn_in(burn, policy_rows, out, plt)
+
+
+def _plot_burn_in(burn: List[Dict[str, Any]], policy_rows: List[Dict[str, Any]], out: Path, plt: Any) -> None:
+    """``burn_in.png``: each burn-in setting's paired J&F difference to the same memory online with its interval
+    (red where the interval excludes 0) or, without intervals, its J&F beside the online run's."""
+    one_policy = len({r["policy"] for r in burn}) == 1
+    labels = [("" if one_policy else f"{r['policy']}, ") + f"{r['burn_in_passes']}x {r['order']}"
+              + (", every frame" if r["every_frame"] else "") + (f", {r['treatment']}" if r.get("treatment") else "")
+              for r in burn]
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.3 * len(burn)))
+    paired = all(r.get("J&F-burn-in") is not None for r in burn)
+    if paired:
+        errors = _error_bars(burn, "J&F-burn-in")
+        for number, (row, below, above) in enumerate(zip(burn, *errors)):
+            differs = row["J&F-burn-in-low"] > 0 or row["J&F-burn-in-high"] < 0
+            ax.errorbar([row["J&F-burn-in"]], [number], xerr=[[below], [above]], fmt="o", capsize=3, zorder=3,
+                        color="tab:red" if differs else "tab:blue")
+        ax.axvline(0, color="k", linestyle="--", label="the same memory online (red: interval excludes 0)")
+        ax.legend(fontsize=8, loc="best")
+        xlabel = "J&F difference to the same memory online, paired (points)"
+    else:
+        ax.plot([r["J&F"] for r in burn], range(len(burn)), "o", color="tab:blue", zorder=3)
         reference = next((r for r in policy_rows if r["policy"] == burn[0]["policy"]
                           and r["capacity"] == burn[0]["capacity"] and not r["seed"]), None)
         if reference is not None and reference["J&F"] is not None:
             ax.axvline(reference["J&F"], color="tab:red", linestyle="--", label=f"{reference['run']}, no burn-in")
-            if reference.get("J&F-low") is not None:
-                ax.axvspan(reference["J&F-low"], reference["J&F-high"], color="tab:red", alpha=0.08)
             ax.legend(fontsize=8, loc="best")
-        ax.set_yticks(range(len(burn)), labels, fontsize=8)
-        ax.invert_yaxis()
-        title = "Burn-in passes x order (offline)" + (f", {burn[0]['policy']} at {burn[0]['capacity']}" if one_policy
-                                                      else "")
-        ax.set(xlabel="J&F (%)", title=title)
-        ax.grid(alpha=0.3, axis="x")
-        fig.tight_layout()
-        atomic_write(out / "burn_in.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-        plt.close(fig)
+        xlabel = "J&F (%)"
+    ax.set_yticks(range(len(burn)), labels, fontsize=8)
+    ax.invert_yaxis()
+    title = "Burn-in passes x order (offline)" + (f", {burn[0]['policy']} at {burn[0]['capacity']}" if one_policy
+                                                  else "")
+    ax.set(xlabel=xlabel, title=title)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    atomic_write(out / "burn_in.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
 
 
 def _error_bars(rows: List[Dict[str, Any]], key: str) -> Optional[List[List[float]]]:

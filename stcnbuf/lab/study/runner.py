@@ -62,14 +62,17 @@ def run_study(runs: Sequence[StudyRun], runs_dir: Path, data: str, common: Seque
     pending = [run for run in runs if not finished(runs_dir / run.name)]
     if not pending:
         return []
-    line = machine_line(machine_info("cuda" if any(c == "device=cuda" for c in common) else "cpu"))
+    environment = child_environment(jobs)
+    info = machine_info("cuda" if any(c == "device=cuda" for c in common) else "cpu")
+    if environment is not None:
+        info["torch_threads"] = int(environment["OMP_NUM_THREADS"])   # each run's, not this process's
+    line = machine_line(info) + (f", {jobs} runs at once" if jobs > 1 else "")
     recorded = recorded_machine(runs_dir)
     if recorded and line not in recorded:
         log.warning("earlier runs in %s ran on %s; these run on %s", runs_dir, recorded, line)
         line = f"{recorded}; later runs: {line}"
     atomic_write_text(runs_dir / MACHINE_FILE, line + "\n")
     evaluate = console_script("stcnbuf-eval")
-    environment = child_environment(jobs)
 
     def run_one(run: StudyRun) -> bool:
         folder = runs_dir / run.name

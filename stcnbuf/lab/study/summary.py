@@ -74,17 +74,19 @@ def _markdown(rows: List[Dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def _add_intervals(rows: List[Dict[str, Any]], intervals: Optional[StudyIntervals]) -> None:
-    """Each row's interval columns (``<column>-low``/``-high``, ``J&F-diff`` with its own), in %."""
+    """Each row's interval columns (``<column>-low``/``-high``; ``J&F-diff``, the difference to the reference, and
+    ``J&F-burn-in``, a burn-in run's difference to the same memory online, each with its own), in %."""
     for row in rows:
         own = intervals.runs.get(row["run"], {}) if intervals else {}
         for column in ("J&F", *(f"J&F {e}" for e in EVENTS)):
             found = own.get(column)
             row[f"{column}-low"] = round(found.low, 2) if found else None
             row[f"{column}-high"] = round(found.high, 2) if found else None
-        difference = intervals.differences.get(row["run"]) if intervals else None
-        row["J&F-diff"] = round(difference.value, 2) if difference else None
-        row["J&F-diff-low"] = round(difference.low, 2) if difference else None
-        row["J&F-diff-high"] = round(difference.high, 2) if difference else None
+        for column, found in (("J&F-diff", intervals.differences.get(row["run"]) if intervals else None),
+                              ("J&F-burn-in", intervals.burn_in.get(row["run"]) if intervals else None)):
+            row[column] = round(found.value, 2) if found else None
+            row[f"{column}-low"] = round(found.low, 2) if found else None
+            row[f"{column}-high"] = round(found.high, 2) if found else None
 
 
 def _interval_tables(intervals: StudyIntervals) -> List[str]:
