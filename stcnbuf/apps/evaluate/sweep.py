@@ -274,9 +274,10 @@ def write_summaries(sweep_dir: Path, options: SummaryOptions = SummaryOptions())
 
 def all_summary_lines(sweep_dir: Path, summaries: Sequence[str], options: SummaryOptions = SummaryOptions()
                       ) -> List[str]:
-    """The lines (:func:`summary_lines`) of each of ``summaries``, labelled with their data after the first."""
-    return [line for summary in summaries
-            for line in summary_lines(collect_runs(sweep_dir, summary), options, SUMMARY_LABELS[summary])]
+    """The lines (:func:`summary_lines`) of each of ``summaries``, labelled with their data after the first; a
+    failed job named once."""
+    return list(dict.fromkeys(line for summary in summaries for line in
+                              summary_lines(collect_runs(sweep_dir, summary), options, SUMMARY_LABELS[summary])))
 
 
 def plot_summary(rows: List[Dict[str, Any]], path: Path) -> None:
