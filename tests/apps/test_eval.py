@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from stcnbuf.apps.evaluate.evaluate import evaluate
+from stcnbuf.engine.core import cpu_has_native_bf16
 from stcnbuf.io.masks import read_label_png, write_label_png
 from tests.conftest import REPO, compose, require_shared
 from tests.datasets.test_datasets import youtube_fixture
@@ -33,6 +34,8 @@ def test_eval_writes_predictions_scores_and_metrics(tmp_path, data_dir, tiny_che
     for key in ("J&F-Mean", "J-Mean", "F-Mean", "fps", "peak_memory_mb", "checkpoint_sha256", "config"):
         assert metrics[key] is not None, key
     assert 0 <= metrics["J&F-Mean"] <= 1 and metrics["fps"] > 0 and metrics["complete"]
+    assert metrics["config"]["inference"]["precision"] == "auto"     # the setting, and what it resolved to here
+    assert metrics["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
     memory = [m for m in metrics["peak_memory_mb-by-tenth"] if m is not None]  # 8 frames and burn-in visits
     assert len(metrics["fps-by-tenth"]) == 10 and len(memory) >= 8 and min(memory) > 0
     assert (out / "over_time.png").stat().st_size > 1000

@@ -122,6 +122,7 @@ def evaluate_dataset(dataset: VOSDataset, output_dir: Path, model: Dict[str, Any
 
         metrics = _summarise(dataset, run, records, failures, score, workers, tables=shard is None, extra_ids=extra_ids)
         metrics.update(checkpoint=checkpoint, checkpoint_sha256=run_config["checkpoint_sha256"], shard=shard,
+                       precision=segmenter.precision,  # what inference.precision (auto) resolved to here
                        config=config if config is not None else run_config)
         target = result_folder(run.root, shard) / "metrics.json"
         atomic_write_text(target, json.dumps(metrics, indent=1, default=str))

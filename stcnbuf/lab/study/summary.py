@@ -51,6 +51,7 @@ def collect(runs: Sequence[StudyRun], runs_dir: Path) -> List[Dict[str, Any]]:
                      "F": _percent(metrics.get("F-Mean")),
                      **{f"J&F {event}": _percent(objects.get(i + 1)) for i, event in enumerate(EVENTS)},
                      "fps": metrics.get("fps"), "peak_memory_mb": metrics.get("peak_memory_mb"),
+                     "precision": metrics.get("precision"),
                      "J&F-by-tenth": [_percent(v) for v in metrics.get("J&F-by-tenth") or []]})
     return rows
 
@@ -141,6 +142,9 @@ def write_summary(runs: Sequence[StudyRun], out: Path, runs_dir: Path, command: 
             f"Command: `{command}`", "",
             f"Data: {datasets}", "",
             f"Machine: {recorded_machine(runs_dir) or 'not recorded'}", "",
+            "Precision: " + (", ".join(sorted({str(r["precision"]) for r in flat if r["precision"]}))
+                             or "not recorded by the runs (inference.precision as set; auto: bf16 on a CPU "
+                                "with AVX-512 BF16 or AMX)"), "",
             "J&F in %" + ("; `J&F <event>` is the J&F of the object given that event (see "
                           "stcnbuf/lab/synthetic/long.py: absence = away longer than capacity x mem_every, drift = slow "
                           "colour change, abrupt = sudden colour change, late = enters late and leaves)." if events
