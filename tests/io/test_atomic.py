@@ -53,6 +53,7 @@ def test_temporary_names_stay_within_the_name_limit_for_any_legal_name(tmp_path)
     import subprocess
     import sys
     from pathlib import Path
+    from unittest import mock
 
     from stcnbuf.io.atomic import name_limit, remove_leftovers, temporary_affixes
 
@@ -69,7 +70,8 @@ def test_temporary_names_stay_within_the_name_limit_for_any_legal_name(tmp_path)
     assert all(len(os.fsencode(n)) <= limit for n in temporary) and all(n.endswith(".png.tmp") for n in temporary[:3])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    prefix, suffix = temporary_affixes(tmp_path / names[1])  # a killed writer's leftover is still recognised
-    left = tmp_path / (prefix.replace(f"-{os.getpid()}.", f"-{gone.stdout.strip()}.") + "abcdefgh" + suffix)
+    with mock.patch("os.getpid", return_value=int(gone.stdout)):  # the name that writer gave its temporary file
+        prefix, suffix = temporary_affixes(tmp_path / names[1])  # a killed writer's leftover is still recognised
+    left = tmp_path / (prefix + "abcdefgh" + suffix)
     left.write_text("half")
     assert len(os.fsencode(left.name)) <= limit and remove_leftovers(tmp_path) == 1 and not left.exists()
