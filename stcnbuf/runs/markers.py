@@ -43,9 +43,14 @@ class MadeFrom:
         """The outputs were made from ``source`` and each of ``files`` is as it was written."""
         return self.read() == source and not self.damaged(files)
 
-    def write(self, source: str, files: Iterable[str] = ()) -> None:
-        """Record ``source`` and stamp ``files`` (names in the marker's folder, written before the marker)."""
-        atomic_write_text(self.path, json.dumps({"source": source, "files": file_stamps(self.path.parent, files)},
+    def write(self, source: str, files: Iterable[str] = (), unchanged: Iterable[str] = ()) -> None:
+        """Record ``source`` and stamp ``files`` (names in the marker's folder, written before the marker); those
+        also in ``unchanged``, just found intact by :meth:`damaged`, keep their recorded stamps unread."""
+        record = self._record()
+        kept = {name: record["files"][name] for name in unchanged if record and name in record["files"]}
+        files = list(files)
+        stamps = {**kept, **file_stamps(self.path.parent, [name for name in files if name not in kept])}
+        atomic_write_text(self.path, json.dumps({"source": source, "files": {name: stamps[name] for name in files}},
                                                 sort_keys=True) + "\n")
 
 

@@ -90,3 +90,18 @@ def test_a_snapshot_that_does_not_fit_names_the_file_and_the_cause(tmp_path):
     assert f"OSError: [Errno 28] cannot write {tmp_path / 'snapshots' / 'visit-0000000-abc.pt'}: the disk is full or a file-size limit" in last
     assert "MiB free on its disk, file-size limit 0.1 MiB (ulimit -f)" in last
     assert list((tmp_path / "snapshots").iterdir()) == []
+
+
+def test_a_marker_vouches_for_contents_and_keeps_the_stamps_of_files_found_intact(tmp_path, monkeypatch):
+    (tmp_path / "a.png").write_bytes(b"a")
+    (tmp_path / "b.png").write_bytes(b"b")
+    marker = MadeFrom(tmp_path / ".masks.sha256")
+    marker.write("digest", ["a.png", "b.png"])
+    assert marker.matches("digest", ["a.png", "b.png"]) and not marker.matches("other", ["a.png"])
+    (tmp_path / "b.png").write_bytes(b"B")                       # same size, other contents
+    assert marker.damaged(["a.png", "b.png", "c.png"]) == ["b.png", "c.png"]
+    import stcnbuf.runs.markers as markers
+    read = []
+    monkeypatch.setattr(markers, "file_sha256", lambda path: read.append(path.name) or "0" * 64)
+    marker.write("digest", ["a.png", "b.png"], unchanged=["a.png"])
+    assert read == ["b.png"]                                     # a.png's stamp kept, not read again

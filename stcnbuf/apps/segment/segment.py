@@ -197,14 +197,15 @@ def _segment(cfg: DictConfig, source: VideoSource, out: Path, rle_path: Path, st
                                                       built.segmenter, built.plan)
     digests = prefix_digests(plan, {f: annotation_digest(a, given.get(f)) for f, a in annotations.items()}, stamp)
     marker = _plan_marker(out)
-    altered = marker.read() is not None and bool(marker.damaged([rle_path.name]))  # since a run completed it
-    if cfg.resume and marker.read() == digests[-1]:
-        if not altered and complete_rle_file(rle_path, len(source)):
+    recorded = marker.read()
+    altered = recorded is not None and bool(marker.damaged([rle_path.name]))  # since a run completed it
+    if cfg.resume and altered:
+        log.warning("%s changed since the run that wrote it: none of its frames is reused", rle_path)
+    elif cfg.resume and recorded == digests[-1]:
+        if complete_rle_file(rle_path, len(source)):
             log.info("%s is complete: segmentation skipped", rle_path)
             return {"frames_reused": len(plan.outputs), "frames_recomputed": 0}
         log.warning("%s lacks frames or cannot be read: segmenting the video again", rle_path)
-    if cfg.resume and altered:
-        log.warning("%s changed since the run that wrote it: none of its frames is reused", rle_path)
     frames = source.frame_source(inference.frame_cache_mb)
     snapshots = SnapshotStore(out / "snapshots", cfg.snapshot_every, cfg.snapshot_keep)
     reuse = find_reuse(snapshots, digests, plan, rle_path) if cfg.resume and not altered else None
@@ -275,5 +276,5 @@ def _write_pngs(rle, source: VideoSource, folder: Path, digest: str, live: bool)
         if name in redo:
             write_label_png(folder / name, rle.label_map(index))
     folder.mkdir(parents=True, exist_ok=True)
-    marker.write(digest, names)
+    marker.write(digest, names, unchanged=[n for n in names if n not in redo] if recorded == digest else ())
     return folder
